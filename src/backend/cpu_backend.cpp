@@ -1,0 +1,46 @@
+#include <vector>
+
+#include "backend/backend.h"
+#include "kernels/w2a8.h"
+#include "util/thread_pool.h"
+
+namespace bitnet {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(ThreadPool* pool) : pool_(pool), kernels_(ActiveW2A8Kernels()) {}
+
+  std::string Name() const override {
+    return std::string("cpu (") + kernels_.name + ", " + std::to_string(pool_->size()) + " threads)";
+  }
+
+  bool Supports(const TernaryMatrixView&) const override { return true; }
+
+  int Upload(const TernaryMatrixView& w) override {
+    matrices_.push_back(w);
+    return static_cast<int>(matrices_.size()) - 1;
+  }
+
+  void MatMul(int handle, const int8_t* x, const int32_t* x_sums, int n, int32_t* y) override {
+    const TernaryMatrixView& w = matrices_.at(static_cast<size_t>(handle));
+    // Rows are split in multiples of 16 so chunks stay cache-line aligned in y.
+    pool_->ParallelFor(w.rows, 16, [&](int64_t begin, int64_t end) {
+      if (n == 1)
+        kernels_.mat_vec(w, begin, end, x, x_sums[0], y + begin);
+      else
+        kernels_.mat_mul(w, begin, end, x, x_sums, n, y, w.rows);
+    });
+  }
+
+ private:
+  ThreadPool* pool_;
+  const W2A8Kernels& kernels_;
+  std::vector<TernaryMatrixView> matrices_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool* pool) { return std::make_unique<CpuBackend>(pool); }
+
+}  // namespace bitnet

@@ -1,0 +1,45 @@
+// A read-only memory map of a whole file; model weights point straight into it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace bitnet {
+
+class MappedFile {
+ public:
+  // Throws Error naming the path when the file cannot be opened or mapped.
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Writes a file atomically: data goes to "<path>.tmp.<pid>" and is renamed over
+// path only once complete, so a failed write never leaves a partial output.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(const std::string& path);
+  ~AtomicFileWriter();  // removes the temporary file unless Commit() succeeded
+  void Write(const void* data, size_t n);
+  void WriteZeros(size_t n);
+  uint64_t offset() const { return offset_; }
+  void Commit();
+
+ private:
+  std::string path_, tmp_path_;
+  int fd_ = -1;
+  uint64_t offset_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace bitnet

@@ -1,0 +1,46 @@
+// A persistent pool of worker threads: created once, woken per parallel region,
+// so no op ever pays for thread creation.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace bitnet {
+
+class ThreadPool {
+ public:
+  // n_threads includes the calling thread: ThreadPool(1) runs everything inline.
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls fn(thread_index) once on each of the size() threads and waits for all.
+  void RunOnAll(const std::function<void(int)>& fn);
+
+  // Splits [0, n) into size() contiguous chunks, each a multiple of `align`
+  // (except the last), and runs fn(begin, end) on each thread. Waits.
+  void ParallelFor(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn);
+
+  // Number of hardware threads, at least 1.
+  static int HardwareThreads();
+
+ private:
+  void WorkerLoop(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int)>* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace bitnet
