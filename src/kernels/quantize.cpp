@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include "kernels/ops.h"
 
 namespace bitnet {
 
@@ -19,6 +22,13 @@ float QuantizeActivationsInt8(const float* x, int64_t n, int64_t n_padded, int8_
   for (int64_t i = n; i < n_padded; ++i) xq[i] = 0;
   *sum = s;
   return a;
+}
+
+float RmsNormQuantizeInt8(const float* x, const float* w, int64_t n, float eps, int64_t n_padded, int8_t* xq,
+                          int32_t* sum) {
+  std::vector<float> normed(static_cast<size_t>(n));
+  RmsNorm(x, w, n, eps, normed.data());
+  return QuantizeActivationsInt8(normed.data(), n, n_padded, xq, sum);
 }
 
 float TernarizeAbsmean(const float* w, int64_t n, int8_t* t) {
