@@ -42,6 +42,11 @@ std::vector<KernelIsa> RunnableIsas();
 // one cannot run here). Chosen once.
 const W2A8Kernels& ActiveW2A8Kernels();
 
+// What ActiveW2A8Kernels chooses when BITNET_ISA holds `forced` (null or empty:
+// the best runnable variant). Throws Error for an unknown name or a variant
+// this CPU or build cannot run.
+const W2A8Kernels& SelectW2A8Kernels(const char* forced);
+
 const char* IsaName(KernelIsa isa);
 // Parses "scalar", "avx2", "avx512vnni", "neon"; throws Error otherwise.
 KernelIsa ParseIsa(const std::string& name);

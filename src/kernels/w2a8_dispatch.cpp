@@ -43,18 +43,19 @@ std::vector<KernelIsa> RunnableIsas() {
   return out;
 }
 
+const W2A8Kernels& SelectW2A8Kernels(const char* forced) {
+  if (forced != nullptr && *forced != '\0') {
+    const W2A8Kernels* k = W2A8KernelsFor(ParseIsa(forced));
+    if (k == nullptr) throw Error(std::string("BITNET_ISA=") + forced + ": this CPU or build cannot run that variant");
+    return *k;
+  }
+  return *W2A8KernelsFor(RunnableIsas().back());
+}
+
 const W2A8Kernels& ActiveW2A8Kernels() {
-  static const W2A8Kernels* active = [] {
-    if (const char* env = std::getenv("BITNET_ISA"); env != nullptr && *env != '\0') {
-      const KernelIsa isa = ParseIsa(env);
-      const W2A8Kernels* k = W2A8KernelsFor(isa);
-      if (k == nullptr) throw Error(std::string("BITNET_ISA=") + env + ": this CPU or build cannot run that variant");
-      return k;
-    }
-    const std::vector<KernelIsa> isas = RunnableIsas();
-    return W2A8KernelsFor(isas.back());
-  }();
-  return *active;
+  // A throw leaves the static uninitialized, so every later call reports it too.
+  static const W2A8Kernels& active = SelectW2A8Kernels(std::getenv("BITNET_ISA"));
+  return active;
 }
 
 }  // namespace bitnet

@@ -1,0 +1,188 @@
+// AVX-512 VNNI W2A8 kernels: the AVX2 structure (w2a8_avx2.cpp) with 512-bit
+// vectors and vpdpbusd, which multiplies u8 codes by s8 activations and adds
+// each group of four straight into i32 lanes (no i16 stage, no saturation).
+// Compiled with AVX-512 flags (CMakeLists.txt): nothing here may run before
+// Avx512VnniW2A8Kernels() has checked the CPU.
+//
+// A zmm of codes covers two consecutive 32-byte blocks, so the matching
+// activation vector for run j is x[b*128 + 32j ..] in the low half and
+// x[(b+1)*128 + 32j ..] in the high half. An odd last block is loaded with a
+// byte mask: its high half reads as zero codes, which contribute nothing.
+#include "kernels/w2a8.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// GCC 12's own _mm256_undefined_si256 (used inside the insert and extract
+// intrinsics) trips -Wuninitialized; the value is never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+
+namespace bitnet {
+namespace {
+
+template <int kRun>
+inline __m512i CodesOfRun(__m512i bytes, __m512i mask3) {
+  return _mm512_and_si512(_mm512_srli_epi16(bytes, 6 - 2 * kRun), mask3);
+}
+
+// Codes of blocks b and b+1, or of block b alone (high half zero) when b is last.
+inline __m512i LoadCodes(const uint8_t* p, bool pair) {
+  return pair ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, p);
+}
+
+inline __m256i Load256(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Activations of run kRun for blocks b (low half) and b+1 (high half, zero
+// when there is no block b+1).
+template <int kRun>
+inline __m512i LoadActivations(const int8_t* xb, bool pair) {
+  const __m512i lo = _mm512_zextsi256_si512(Load256(xb + 32 * kRun));
+  return pair ? _mm512_inserti64x4(lo, Load256(xb + kTernaryBlock + 32 * kRun), 1) : lo;
+}
+
+// Decode: four rows share the activation loads; each (row, run) pair has its
+// own accumulator so no vpdpbusd waits on another's result.
+void MatVecAvx512(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, const int8_t* x,
+                  int32_t x_sum, int32_t* y) {
+  const int64_t blocks = w.cols_padded / kTernaryBlock;
+  const int64_t row_bytes = w.row_bytes();
+  const __m512i mask3 = _mm512_set1_epi8(3);
+  constexpr int kRows = 4;
+  int64_t r = row_begin;
+  for (; r + kRows <= row_end; r += kRows) {
+    const uint8_t* p = w.row(r);
+    __m512i acc[kRows][4];
+    for (auto& row_acc : acc)
+      for (auto& a : row_acc) a = _mm512_setzero_si512();
+    for (int64_t b = 0; b < blocks; b += 2) {
+      const bool pair = b + 1 < blocks;
+      const int8_t* xb = x + b * kTernaryBlock;
+      const __m512i xv[4] = {LoadActivations<0>(xb, pair), LoadActivations<1>(xb, pair),
+                             LoadActivations<2>(xb, pair), LoadActivations<3>(xb, pair)};
+      const uint8_t* pb = p + b * kTernaryBlockBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(pb + kRows * row_bytes), _MM_HINT_T0);
+      for (int i = 0; i < kRows; ++i) {
+        const __m512i bytes = LoadCodes(pb + i * row_bytes, pair);
+        acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], CodesOfRun<0>(bytes, mask3), xv[0]);
+        acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], CodesOfRun<1>(bytes, mask3), xv[1]);
+        acc[i][2] = _mm512_dpbusd_epi32(acc[i][2], CodesOfRun<2>(bytes, mask3), xv[2]);
+        acc[i][3] = _mm512_dpbusd_epi32(acc[i][3], CodesOfRun<3>(bytes, mask3), xv[3]);
+      }
+    }
+    for (int i = 0; i < kRows; ++i) {
+      const __m512i s = _mm512_add_epi32(_mm512_add_epi32(acc[i][0], acc[i][1]), _mm512_add_epi32(acc[i][2], acc[i][3]));
+      y[r - row_begin + i] = _mm512_reduce_add_epi32(s) - x_sum;
+    }
+  }
+  for (; r < row_end; ++r) {
+    const uint8_t* p = w.row(r);
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int64_t b = 0; b < blocks; b += 2) {
+      const bool pair = b + 1 < blocks;
+      const int8_t* xb = x + b * kTernaryBlock;
+      const __m512i bytes = LoadCodes(p + b * kTernaryBlockBytes, pair);
+      acc[0] = _mm512_dpbusd_epi32(acc[0], CodesOfRun<0>(bytes, mask3), LoadActivations<0>(xb, pair));
+      acc[1] = _mm512_dpbusd_epi32(acc[1], CodesOfRun<1>(bytes, mask3), LoadActivations<1>(xb, pair));
+      acc[2] = _mm512_dpbusd_epi32(acc[2], CodesOfRun<2>(bytes, mask3), LoadActivations<2>(xb, pair));
+      acc[3] = _mm512_dpbusd_epi32(acc[3], CodesOfRun<3>(bytes, mask3), LoadActivations<3>(xb, pair));
+    }
+    const __m512i s = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
+    y[r - row_begin] = _mm512_reduce_add_epi32(s) - x_sum;
+  }
+}
+
+// Prefill tile: 4 rows x 4 tokens = 16 zmm accumulators, 4 unpacked code
+// vectors and one activation vector: within the 32 zmm registers.
+template <int kRows, int kTokens>
+void MatMulTile(const uint8_t* rows, int64_t row_bytes, int64_t blocks, const int8_t* x, int64_t x_stride,
+                int32_t out[kRows][kTokens]) {
+  const __m512i mask3 = _mm512_set1_epi8(3);
+  __m512i acc[kRows][kTokens];
+  for (int r = 0; r < kRows; ++r)
+    for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_si512();
+  for (int64_t b = 0; b < blocks; b += 2) {
+    const bool pair = b + 1 < blocks;
+    __m512i bytes[kRows];
+    for (int r = 0; r < kRows; ++r) bytes[r] = LoadCodes(rows + r * row_bytes + b * kTernaryBlockBytes, pair);
+    const int8_t* xb = x + b * kTernaryBlock;
+    auto run = [&]<int kRun>() {
+      __m512i u[kRows];
+      for (int r = 0; r < kRows; ++r) u[r] = CodesOfRun<kRun>(bytes[r], mask3);
+      for (int t = 0; t < kTokens; ++t) {
+        const __m512i xv = LoadActivations<kRun>(xb + t * x_stride, pair);
+        for (int r = 0; r < kRows; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], u[r], xv);
+      }
+    };
+    run.template operator()<0>();
+    run.template operator()<1>();
+    run.template operator()<2>();
+    run.template operator()<3>();
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int t = 0; t < kTokens; ++t) out[r][t] = _mm512_reduce_add_epi32(acc[r][t]);
+}
+
+constexpr int kTileRows = 4;
+constexpr int kTileTokens = 4;
+constexpr int64_t kRowsPerCacheBlock = 64;  // see w2a8_avx2.cpp
+
+template <int kRows, int kTokens>
+void RunTile(const TernaryMatrixView& w, int64_t r, const int8_t* x, const int32_t* x_sums, int t0, int32_t* y,
+             int64_t y_stride) {
+  int32_t out[kRows][kTokens];
+  MatMulTile<kRows, kTokens>(w.row(r), w.row_bytes(), w.cols_padded / kTernaryBlock, x + t0 * w.cols_padded,
+                             w.cols_padded, out);
+  for (int t = 0; t < kTokens; ++t)
+    for (int i = 0; i < kRows; ++i) y[(t0 + t) * y_stride + r + i] = out[i][t] - x_sums[t0 + t];
+}
+
+using TileFn = void (*)(const TernaryMatrixView&, int64_t, const int8_t*, const int32_t*, int, int32_t*, int64_t);
+
+constexpr TileFn kTiles[kTileRows][kTileTokens] = {
+    {RunTile<1, 1>, RunTile<1, 2>, RunTile<1, 3>, RunTile<1, 4>},
+    {RunTile<2, 1>, RunTile<2, 2>, RunTile<2, 3>, RunTile<2, 4>},
+    {RunTile<3, 1>, RunTile<3, 2>, RunTile<3, 3>, RunTile<3, 4>},
+    {RunTile<4, 1>, RunTile<4, 2>, RunTile<4, 3>, RunTile<4, 4>},
+};
+
+void MatMulAvx512(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, const int8_t* x,
+                  const int32_t* x_sums, int n, int32_t* y, int64_t y_stride) {
+  if (n == 1) {
+    MatVecAvx512(w, row_begin, row_end, x, x_sums[0], y + row_begin);
+    return;
+  }
+  for (int64_t rb = row_begin; rb < row_end; rb += kRowsPerCacheBlock) {
+    const int64_t rb_end = std::min(row_end, rb + kRowsPerCacheBlock);
+    for (int t0 = 0; t0 < n; t0 += kTileTokens) {
+      const int tokens = std::min(kTileTokens, n - t0);
+      for (int64_t r = rb; r < rb_end; r += kTileRows) {
+        const int64_t rows = std::min<int64_t>(kTileRows, rb_end - r);
+        kTiles[rows - 1][tokens - 1](w, r, x, x_sums, t0, y, y_stride);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const W2A8Kernels* Avx512VnniW2A8Kernels() {
+  static const W2A8Kernels kernels{KernelIsa::kAvx512Vnni, "avx512vnni", MatVecAvx512, MatMulAvx512};
+  static const bool runnable = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return runnable ? &kernels : nullptr;
+}
+
+}  // namespace bitnet
+
+#pragma GCC diagnostic pop
+
+#else
+
+namespace bitnet {
+const W2A8Kernels* Avx512VnniW2A8Kernels() { return nullptr; }
+}  // namespace bitnet
+
+#endif
