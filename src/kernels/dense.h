@@ -28,7 +28,17 @@ struct DenseMatrixView {
 void DenseRow(const DenseMatrixView& m, int64_t r, float* out);
 
 // y[r - row_begin] = sum_c M[r][c] * x[c] for r in [row_begin, row_end),
-// accumulated in float.
+// accumulated in float. On AVX2 CPUs the sum runs in 8-lane partial sums
+// (a different order from the scalar loop), so results agree with a
+// double-precision dot product to about 1e-6 * sum_c |M[r][c] * x[c]|,
+// not bit for bit.
 void MatVecDense(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const float* x, float* y);
+
+// The int8-per-row form of any dense matrix: per row, scale = max|M[r][c]| / 127
+// (0 for an all-zero row) and q[r][c] = round_half_to_even(M[r][c] / scale),
+// which lies in [-127, 127]. q holds rows * cols bytes, row_scales rows floats;
+// together they make a kI8Row view (half the bytes of bf16 for the output
+// matrix, the biggest read of a decode step).
+void QuantizeDenseRowsInt8(const DenseMatrixView& src, int8_t* q, float* row_scales);
 
 }  // namespace bitnet

@@ -1,6 +1,9 @@
 // A persistent pool of worker threads: created once, woken per parallel region,
-// so no op ever pays for thread creation.
+// so no op ever pays for thread creation. Idle workers spin briefly before
+// sleeping, because a decode step runs a parallel region every few tens of
+// microseconds and a futex wake-up costs about as much as a small region.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -37,10 +40,12 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
-  const std::function<void(int)>* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  // job_ is published by the release increment of generation_; the mutex is
+  // taken only to hand over to threads that gave up spinning and sleep.
+  std::atomic<const std::function<void(int)>*> job_{nullptr};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace bitnet
