@@ -1,6 +1,7 @@
 #include "tokenizer/bpe.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 
 #include "util/error.h"
@@ -14,22 +15,23 @@ BpeModel::BpeModel(const std::vector<std::string>& byte_level, const std::vector
   std::fill(std::begin(byte_token_), std::end(byte_token_), -1);
   const auto n = static_cast<int32_t>(byte_level.size());
 
-  std::unordered_map<std::string_view, int32_t> id_of_spelling;
-  id_of_spelling.reserve(byte_level.size());
-  id_of_bytes_.reserve(byte_level.size());
+  size_t mergeable = 0;
+  for (int32_t id = 0; id < n; ++id) mergeable += !is_added[id];
+  StringIndex id_of_spelling(mergeable);
+  id_of_bytes_ = StringIndex(mergeable);
   for (int32_t id = 0; id < n; ++id) {
     if (is_added[id]) continue;
     // A vocabulary listing one spelling twice keeps the lower id, as a string -> id map built in id
     // order would.
-    id_of_spelling.emplace(byte_level[id], id);
-    id_of_bytes_.emplace(token_bytes[id], id);
+    id_of_spelling.Insert(byte_level[id], id);
+    id_of_bytes_.Insert(token_bytes[id], id);
     if (token_bytes[id].size() == 1) {
       auto b = static_cast<uint8_t>(token_bytes[id][0]);
       if (byte_token_[b] < 0) byte_token_[b] = id;
     }
   }
 
-  merges_.reserve(merges.size());
+  merge_slots_.assign(std::bit_ceil(std::max<size_t>(16, merges.size() * 2)), MergeSlot{kEmptyPair, 0, 0});
   std::string joined;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const std::string& line = merges[rank];
@@ -42,24 +44,37 @@ BpeModel::BpeModel(const std::vector<std::string>& byte_level, const std::vector
     }
     const std::string_view left(line.data(), space);
     const std::string_view right(line.data() + space + 1, line.size() - space - 1);
-    auto left_it = id_of_spelling.find(left);
-    auto right_it = id_of_spelling.find(right);
-    if (left_it == id_of_spelling.end()) fail("left token is not in the vocabulary");
-    if (right_it == id_of_spelling.end()) fail("right token is not in the vocabulary");
+    const int32_t left_id = id_of_spelling.Find(left);
+    const int32_t right_id = id_of_spelling.Find(right);
+    if (left_id < 0) fail("left token is not in the vocabulary");
+    if (right_id < 0) fail("right token is not in the vocabulary");
     joined.assign(left);
     joined.append(right);
-    auto merged_it = id_of_spelling.find(joined);
-    if (merged_it == id_of_spelling.end()) fail("merged token is not in the vocabulary");
+    const int32_t merged_id = id_of_spelling.Find(joined);
+    if (merged_id < 0) fail("merged token is not in the vocabulary");
     // Hugging Face builds its merge map by inserting in rank order, so a repeated pair keeps its
     // last rank.
-    merges_[PairKey(left_it->second, right_it->second)] =
-        Merge{static_cast<int32_t>(rank), merged_it->second};
+    const uint64_t pair = PairKey(left_id, right_id);
+    MergeSlot& slot = merge_slots_[SlotOf(pair)];
+    slot = MergeSlot{pair, static_cast<int32_t>(rank), merged_id};
   }
 }
 
+size_t BpeModel::SlotOf(uint64_t pair) const {
+  const size_t mask = merge_slots_.size() - 1;
+  size_t i = static_cast<size_t>((pair * 0x9E3779B97F4A7C15ull) >> 40) & mask;
+  while (merge_slots_[i].pair != kEmptyPair && merge_slots_[i].pair != pair) i = (i + 1) & mask;
+  return i;
+}
+
+const BpeModel::MergeSlot* BpeModel::FindMerge(int32_t left, int32_t right) const {
+  if (merge_slots_.empty()) return nullptr;
+  const MergeSlot& slot = merge_slots_[SlotOf(PairKey(left, right))];
+  return slot.pair == kEmptyPair ? nullptr : &slot;
+}
+
 int32_t BpeModel::Find(std::string_view bytes) const {
-  auto it = id_of_bytes_.find(bytes);
-  return it == id_of_bytes_.end() ? -1 : it->second;
+  return id_of_bytes_.Find(bytes);
 }
 
 void BpeModel::EncodePiece(std::string_view piece, std::vector<int32_t>& ids, BpeScratch& scratch) const {
@@ -95,9 +110,9 @@ void BpeModel::EncodePiece(std::string_view piece, std::vector<int32_t>& ids, Bp
   };
   auto push_pair = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
-    auto it = merges_.find(PairKey(symbols[left].id, symbols[right].id));
-    if (it == merges_.end()) return;
-    heap.push_back({it->second.rank, left, right, symbols[left].id, symbols[right].id, it->second.merged_id});
+    const MergeSlot* merge = FindMerge(symbols[left].id, symbols[right].id);
+    if (merge == nullptr) return;
+    heap.push_back({merge->rank, left, right, symbols[left].id, symbols[right].id, merge->merged_id});
     std::push_heap(heap.begin(), heap.end(), later);
   };
   for (int32_t i = 0; i + 1 < count; ++i) push_pair(i, i + 1);

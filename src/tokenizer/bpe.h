@@ -3,8 +3,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "tokenizer/string_index.h"
 
 namespace bitnet {
 
@@ -27,20 +28,21 @@ class BpeModel {
   int32_t Find(std::string_view bytes) const;
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct Merge {
+  // Open addressing keyed by the id pair: the inner loop of encoding and of loading looks merges up.
+  struct MergeSlot {
+    uint64_t pair;  // kEmptyPair when unused
     int32_t rank;
     int32_t merged_id;
   };
+  static constexpr uint64_t kEmptyPair = ~uint64_t{0};
   static uint64_t PairKey(int32_t left, int32_t right) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
   }
+  size_t SlotOf(uint64_t pair) const;
+  const MergeSlot* FindMerge(int32_t left, int32_t right) const;
 
-  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> id_of_bytes_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  StringIndex id_of_bytes_;
+  std::vector<MergeSlot> merge_slots_;
   int32_t byte_token_[256] = {};
   bool ignore_merges_ = false;
 };
