@@ -140,3 +140,25 @@ std::vector<std::string> SafetensorsModel::Names() const {
 }
 
 }  // namespace bitnet
+
+namespace bitnet {
+
+void WriteSafetensors(const std::string& path, const std::vector<SafetensorsEntry>& tensors) {
+  nlohmann::json header = nlohmann::json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const SafetensorsEntry& t : tensors) {
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string text = header.dump();
+  while (text.size() % 8 != 0) text.push_back(' ');
+  AtomicFileWriter out(path);
+  const uint64_t len = text.size();
+  out.Write(&len, 8);
+  out.Write(text.data(), text.size());
+  for (const SafetensorsEntry& t : tensors) out.Write(t.bytes.data(), t.bytes.size());
+  out.Commit();
+}
+
+}  // namespace bitnet

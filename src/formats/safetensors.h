@@ -59,3 +59,18 @@ class SafetensorsModel {
 };
 
 }  // namespace bitnet
+
+namespace bitnet {
+
+struct SafetensorsEntry {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+
+// Writes a safetensors file atomically (temporary file, then rename); tensors
+// are stored in the given order, the header padded to 8 bytes.
+void WriteSafetensors(const std::string& path, const std::vector<SafetensorsEntry>& tensors);
+
+}  // namespace bitnet

@@ -1,0 +1,24 @@
+#include <filesystem>
+
+#include "bitnet/bitnet.h"
+#include "model/model_impl.h"
+#include "model/native_gguf.h"
+#include "util/error.h"
+
+namespace bitnet {
+
+void ConvertModel(const std::string& input, const std::string& output, const ConvertOptions& options) {
+  namespace fs = std::filesystem;
+  Check(!output.empty(), "-o", "no output file given");
+  std::error_code ec;
+  if (fs::exists(input) && fs::exists(output) && fs::equivalent(input, output, ec))
+    throw Error(output + ": output would overwrite the input");
+  Options load;
+  load.packed_scale = options.packed_scale;
+  std::shared_ptr<gguf::File> gguf_file;
+  ModelWeights weights = LoadWeights(input, load, &gguf_file);
+  std::unique_ptr<Tokenizer> tokenizer = LoadTokenizerFor(input, gguf_file.get());
+  WriteNativeGguf(weights, tokenizer.get(), output);
+}
+
+}  // namespace bitnet

@@ -1,0 +1,61 @@
+// The BitNet b1.58 forward pass (DESIGN.md section 2) over the kernel layer.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+#include "kernels/ops.h"
+
+namespace bitnet {
+
+class ThreadPool;
+
+class Transformer {
+ public:
+  // Uploads every BitLinear to the backend once.
+  Transformer(ModelWeights& weights, Backend& backend, ThreadPool& pool);
+
+  // Runs tokens[0..n) at positions start_pos.. and writes logits [n_logits][vocab]
+  // for the last n_logits of them.
+  void Forward(const int32_t* tokens, int n, int start_pos, KvCache::Impl& cache, int n_logits, float* logits);
+
+ private:
+  // Per-token int8 activations of a batch: the input of a BitLinear.
+  struct QuantizedBatch {
+    int64_t cols_padded = 0;
+    std::vector<int8_t> q;      // [n][cols_padded]
+    std::vector<int32_t> sums;  // [n]
+    std::vector<float> scales;  // [n]: a = 127 / max|x|
+  };
+
+  void ForwardChunk(const int32_t* tokens, int n, int start_pos, KvCache::Impl& cache);
+  void AttentionBlock(int layer, int n, int start_pos, KvCache::Impl& cache);
+  void FfnBlock(int layer, int n);
+  // out [n][rows] = (W . xq) * s / a, the scale s chosen by row range.
+  void BitLinear(const BitLinearWeights& w, const QuantizedBatch& in, int n, float* out);
+  // xq[t] = quantize(rmsnorm(x[t], weight)) for t < n.
+  void NormQuantize(const float* x, int64_t width, const std::vector<float>& weight, int n, QuantizedBatch& out);
+  void Attend(int layer, int n, int start_pos, KvCache::Impl& cache);
+  void Logits(const float* x, int n, float* logits);
+
+  ModelWeights& w_;
+  Backend& backend_;
+  ThreadPool& pool_;
+  RopeTable rope_;
+
+  // Scratch, sized for a chunk of up to kMaxChunk tokens.
+  static constexpr int kMaxChunk = 128;
+  std::vector<float> x_;         // [n][hidden] residual stream
+  std::vector<float> qkv_;       // [n][(H + 2 Hkv) D]
+  std::vector<float> attn_;      // [n][H D]
+  std::vector<float> gate_up_;   // [n][2 F]
+  std::vector<float> ffn_;       // [n][F]
+  std::vector<float> proj_;      // [n][hidden] output of o / down
+  std::vector<float> scores_;    // [threads][context]
+  std::vector<int32_t> acc_;     // [n][max rows] int32 BitLinear results
+  QuantizedBatch xq_hidden_, xq_attn_, xq_ffn_;
+};
+
+}  // namespace bitnet

@@ -1,0 +1,49 @@
+// Model::Impl and the load steps model.cpp composes.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "backend/backend.h"
+#include "bitnet/bitnet.h"
+#include "model/forward.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+#include "util/thread_pool.h"
+
+namespace bitnet {
+
+namespace gguf {
+class File;
+}
+
+struct Model::Impl {
+  ModelWeights weights;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Transformer> transformer;
+  std::string device_line;
+  std::mutex mu;  // the forward pass owns scratch buffers: one call at a time
+
+  const Tokenizer& tok() const;
+};
+
+// Weights from an HF directory or any GGUF file; *gguf_out receives the
+// opened GGUF (for its tokenizer) when path is a file.
+ModelWeights LoadWeights(const std::string& path, const Options& options, std::shared_ptr<gguf::File>* gguf_out);
+
+// The tokenizer of a model: tokenizer.json beside an HF directory's weights,
+// or the tokenizer.ggml.* arrays of a GGUF file. Null when there is none.
+std::unique_ptr<Tokenizer> LoadTokenizerFor(const std::string& path, const gguf::File* gguf_file);
+
+// GGUF files from bitnet.cpp and llama.cpp (I2_S, TQ2_0, TQ1_0).
+ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options& options);
+
+// --output-type: "auto" | "bf16" | "int8" for the output matrix.
+void ApplyOutputType(ModelWeights& weights, const std::string& output_type);
+
+// The text `bitnet info` prints.
+std::string DescribeWeights(const ModelWeights& weights, const Tokenizer* tokenizer);
+
+}  // namespace bitnet

@@ -1,0 +1,212 @@
+#include "model/native_gguf.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "formats/ggml_types.h"
+#include "formats/gguf.h"
+#include "model/config.h"
+#include "tokenizer/tokenizer.h"
+#include "util/error.h"
+
+namespace bitnet {
+namespace {
+
+std::string Key(const char* suffix) { return std::string(kNativeArch) + "." + suffix; }
+
+uint32_t DenseGgmlType(DenseType t) {
+  switch (t) {
+    case DenseType::kF32: return kGgmlF32;
+    case DenseType::kBf16: return kGgmlBF16;
+    case DenseType::kF16: return kGgmlF16;
+    case DenseType::kI8Row: break;
+  }
+  throw Error("convert: the int8 output matrix is built at load time and is not written to files");
+}
+
+void AddDense(gguf::Writer& w, const std::string& name, const DenseMatrixView& m) {
+  w.AddTensor(name, {static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows)}, DenseGgmlType(m.type), m.data,
+              static_cast<uint64_t>(m.rows * m.cols * m.bytes_per_element()));
+}
+
+void AddVector(gguf::Writer& w, const std::string& name, const std::vector<float>& v) {
+  w.AddTensor(name, {v.size()}, kGgmlF32, v.data(), v.size() * 4);
+}
+
+void AddBitLinear(gguf::Writer& w, const std::string& name, const BitLinearWeights& bl,
+                  std::vector<std::vector<float>>& scale_storage) {
+  w.AddTensor(name + ".weight", {static_cast<uint64_t>(bl.w.cols), static_cast<uint64_t>(bl.w.rows)}, kGgmlBitnetT2,
+              bl.w.codes, bl.w.size_bytes());
+  std::vector<float>& scales = scale_storage.emplace_back();
+  for (const RowRangeScale& r : bl.ranges) scales.push_back(r.scale);
+  w.AddTensor(name + ".scale", {scales.size()}, kGgmlF32, scales.data(), scales.size() * 4);
+}
+
+class NativeReader {
+ public:
+  explicit NativeReader(const gguf::File& f) : f_(f) {}
+
+  const gguf::TensorInfo& Tensor(const std::string& name, uint32_t type, std::vector<uint64_t> dims) const {
+    const gguf::TensorInfo* t = f_.FindTensor(name);
+    Check(t != nullptr, f_.path(), "missing tensor '" + name + "'");
+    Check(t->type == type, f_.path() + ": tensor '" + name + "'",
+          std::string("type ") + GgmlTypeName(t->type) + ", expected " + GgmlTypeName(type));
+    Check(t->dims == dims, f_.path() + ": tensor '" + name + "'", "unexpected shape");
+    Check(t->data != nullptr, f_.path() + ": tensor '" + name + "'", "no data");
+    return *t;
+  }
+
+  std::vector<float> Vector(const std::string& name, int64_t n) const {
+    const gguf::TensorInfo& t = Tensor(name, kGgmlF32, {static_cast<uint64_t>(n)});
+    std::vector<float> v(static_cast<size_t>(n));
+    std::memcpy(v.data(), t.data, v.size() * 4);
+    return v;
+  }
+
+  DenseMatrixView Dense(const std::string& name, int64_t rows, int64_t cols) const {
+    const gguf::TensorInfo* t = f_.FindTensor(name);
+    Check(t != nullptr, f_.path(), "missing tensor '" + name + "'");
+    DenseMatrixView m;
+    if (t->type == kGgmlBF16) m.type = DenseType::kBf16;
+    else if (t->type == kGgmlF16) m.type = DenseType::kF16;
+    else if (t->type == kGgmlF32) m.type = DenseType::kF32;
+    else throw Error(f_.path() + ": tensor '" + name + "': type " + GgmlTypeName(t->type) + ", expected BF16, F16 or F32");
+    Tensor(name, t->type, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)});
+    m.rows = rows;
+    m.cols = cols;
+    m.data = t->data;
+    return m;
+  }
+
+  BitLinearWeights BitLinear(const std::string& name, int64_t cols, const std::vector<int64_t>& part_rows) const {
+    int64_t rows = 0;
+    for (int64_t r : part_rows) rows += r;
+    const gguf::TensorInfo& t = Tensor(name + ".weight", kGgmlBitnetT2, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)});
+    BitLinearWeights bl;
+    bl.w = TernaryMatrixView{rows, cols, TernaryPaddedCols(cols), t.data};
+    Check(t.size_bytes == bl.w.size_bytes(), f_.path() + ": tensor '" + name + ".weight'", "size does not match its shape");
+    Check(ValidateTernaryCodes(bl.w), f_.path() + ": tensor '" + name + ".weight'", "holds the invalid 2-bit code 3");
+    const std::vector<float> scales = Vector(name + ".scale", static_cast<int64_t>(part_rows.size()));
+    int64_t at = 0;
+    for (size_t i = 0; i < part_rows.size(); ++i) {
+      Check(std::isfinite(scales[i]) && scales[i] > 0, f_.path() + ": tensor '" + name + ".scale'",
+            "scales must be finite and positive");
+      bl.ranges.push_back({at, at + part_rows[i], scales[i]});
+      at += part_rows[i];
+    }
+    return bl;
+  }
+
+ private:
+  const gguf::File& f_;
+};
+
+int GetDim(const gguf::File& f, const char* suffix) {
+  const uint64_t v = f.GetUint(Key(suffix));
+  Check(v > 0 && v < (1u << 30), f.path(), "metadata '" + Key(suffix) + "' is out of range");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+void WriteNativeGguf(const ModelWeights& m, const Tokenizer* tokenizer, const std::string& path) {
+  const ModelConfig& c = m.config;
+  gguf::Writer w;
+  w.SetString("general.architecture", kNativeArch);
+  w.SetString("general.name", "BitNet b1.58");
+  w.SetUint32(Key("format_version"), 1);
+  w.SetUint32(Key("block_count"), static_cast<uint32_t>(c.n_layers));
+  w.SetUint32(Key("embedding_length"), static_cast<uint32_t>(c.hidden));
+  w.SetUint32(Key("feed_forward_length"), static_cast<uint32_t>(c.ffn));
+  w.SetUint32(Key("attention.head_count"), static_cast<uint32_t>(c.n_heads));
+  w.SetUint32(Key("attention.head_count_kv"), static_cast<uint32_t>(c.n_kv_heads));
+  w.SetUint32(Key("attention.key_length"), static_cast<uint32_t>(c.head_dim));
+  w.SetUint32(Key("context_length"), static_cast<uint32_t>(c.max_context));
+  w.SetUint32(Key("vocab_size"), static_cast<uint32_t>(c.vocab));
+  w.SetFloat32(Key("rope.freq_base"), c.rope_theta);
+  w.SetFloat32(Key("attention.layer_norm_rms_epsilon"), c.norm_eps);
+  w.SetString(Key("ffn_activation"), c.relu2 ? "relu2" : "silu");
+  w.SetString(Key("source_format"), m.format);
+  w.SetString(Key("scale_convention"), m.scale_convention);
+  w.SetUint32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(c.bos_id));
+  w.SetUint32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(c.eos_id));
+  if (tokenizer != nullptr) {
+    w.SetString("tokenizer.ggml.model", "gpt2");
+    w.SetString("tokenizer.ggml.pre", "llama-bpe");
+    w.SetStringArray("tokenizer.ggml.tokens", tokenizer->tokens());
+    w.SetInt32Array("tokenizer.ggml.token_type", tokenizer->token_types());
+    w.SetStringArray("tokenizer.ggml.merges", tokenizer->merges());
+    w.SetUint32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(tokenizer->eot_id()));
+  }
+
+  std::vector<std::vector<float>> scale_storage;
+  scale_storage.reserve(m.layers.size() * 4);
+  AddDense(w, "token_embd.weight", m.embed);
+  if (m.output.data != m.embed.data) AddDense(w, "output.weight", m.output);
+  AddVector(w, "output_norm.weight", m.final_norm);
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& L = m.layers[l];
+    const std::string p = "blk." + std::to_string(l) + ".";
+    AddVector(w, p + "attn_norm.weight", L.attn_norm);
+    AddBitLinear(w, p + "attn_qkv", L.qkv, scale_storage);
+    AddVector(w, p + "attn_sub_norm.weight", L.attn_sub_norm);
+    AddBitLinear(w, p + "attn_output", L.o, scale_storage);
+    AddVector(w, p + "ffn_norm.weight", L.ffn_norm);
+    AddBitLinear(w, p + "ffn_gate_up", L.gate_up, scale_storage);
+    AddVector(w, p + "ffn_sub_norm.weight", L.ffn_sub_norm);
+    AddBitLinear(w, p + "ffn_down", L.down, scale_storage);
+  }
+  w.Write(path);
+}
+
+ModelWeights LoadNativeGguf(std::shared_ptr<gguf::File> file) {
+  const gguf::File& f = *file;
+  ModelWeights m;
+  m.source = f.path();
+  m.storage.push_back(file);
+  const uint64_t version = f.GetUint(Key("format_version"));
+  Check(version == 1, f.path(), "metadata '" + Key("format_version") + "' is " + std::to_string(version) +
+                                    "; this build reads version 1 (re-run bitnet convert)");
+  ModelConfig& c = m.config;
+  c.n_layers = GetDim(f, "block_count");
+  c.hidden = GetDim(f, "embedding_length");
+  c.ffn = GetDim(f, "feed_forward_length");
+  c.n_heads = GetDim(f, "attention.head_count");
+  c.n_kv_heads = GetDim(f, "attention.head_count_kv");
+  c.head_dim = GetDim(f, "attention.key_length");
+  c.max_context = GetDim(f, "context_length");
+  c.vocab = GetDim(f, "vocab_size");
+  c.rope_theta = static_cast<float>(f.GetFloat(Key("rope.freq_base")));
+  c.norm_eps = static_cast<float>(f.GetFloat(Key("attention.layer_norm_rms_epsilon")));
+  const std::string act = f.GetString(Key("ffn_activation"));
+  Check(act == "relu2" || act == "silu", f.path(), "metadata '" + Key("ffn_activation") + "' is '" + act + "'");
+  c.relu2 = act == "relu2";
+  if (f.Has("tokenizer.ggml.bos_token_id")) c.bos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.bos_token_id"));
+  if (f.Has("tokenizer.ggml.eos_token_id")) c.eos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.eos_token_id"));
+  ValidateConfig(c, f.path());
+  m.format = "gguf (bitnet-npu, converted from " + f.GetString(Key("source_format")) + ")";
+  m.scale_convention = "per-range scales stored in the file (" + f.GetString(Key("scale_convention")) + ")";
+  m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (" + Key("ffn_activation") + ")";
+
+  NativeReader r(f);
+  const int64_t hd = c.head_dim, q_rows = c.n_heads * hd, kv_rows = c.n_kv_heads * hd;
+  m.embed = r.Dense("token_embd.weight", c.vocab, c.hidden);
+  m.output = f.FindTensor("output.weight") != nullptr ? r.Dense("output.weight", c.vocab, c.hidden) : m.embed;
+  m.final_norm = r.Vector("output_norm.weight", c.hidden);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    LayerWeights L;
+    L.attn_norm = r.Vector(p + "attn_norm.weight", c.hidden);
+    L.qkv = r.BitLinear(p + "attn_qkv", c.hidden, {q_rows, kv_rows, kv_rows});
+    L.attn_sub_norm = r.Vector(p + "attn_sub_norm.weight", c.hidden);
+    L.o = r.BitLinear(p + "attn_output", q_rows, {c.hidden});
+    L.ffn_norm = r.Vector(p + "ffn_norm.weight", c.hidden);
+    L.gate_up = r.BitLinear(p + "ffn_gate_up", c.hidden, {c.ffn, c.ffn});
+    L.ffn_sub_norm = r.Vector(p + "ffn_sub_norm.weight", c.ffn);
+    L.down = r.BitLinear(p + "ffn_down", c.ffn, {c.hidden});
+    m.layers.push_back(std::move(L));
+  }
+  return m;
+}
+
+}  // namespace bitnet
