@@ -1,0 +1,99 @@
+#include "backend/npu/npu_backend.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "backend/npu/npu_layout.h"
+#include "util/error.h"
+
+namespace bitnet {
+namespace {
+
+struct NpuMatrix {
+  TernaryMatrixView view;
+  bool on_npu = false;
+  int cpu_handle = -1;  // when !on_npu
+  int npu_id = -1;
+  NpuTilingPlan decode;                  // tokens = 1
+  std::optional<NpuTilingPlan> prefill;  // tokens = kNpuMaxTokensPerDispatch, when that kernel exists
+};
+
+class NpuBackend final : public Backend {
+ public:
+  NpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool)
+      : executor_(std::move(executor)), cpu_(MakeCpuBackend(pool)) {}
+
+  std::string Name() const override { return executor_->Name(); }
+
+  bool Supports(const TernaryMatrixView& w) const override {
+    std::string why;
+    return PlanFor(w, 1, &why).has_value();
+  }
+
+  int Upload(const TernaryMatrixView& w) override {
+    NpuMatrix m;
+    m.view = w;
+    std::string why;
+    if (auto plan = PlanFor(w, 1, &why)) {
+      m.on_npu = true;
+      m.decode = *plan;
+      m.prefill = PlanFor(w, kNpuMaxTokensPerDispatch, &why);
+      m.npu_id = executor_->AddMatrix(m.decode, PackForNpu(w, m.decode));
+    } else {
+      m.cpu_handle = cpu_->Upload(w);
+      fallbacks_.push_back(std::to_string(w.rows) + "x" + std::to_string(w.cols) + ": " + why);
+    }
+    matrices_.push_back(m);
+    return static_cast<int>(matrices_.size()) - 1;
+  }
+
+  void MatMul(int handle, const int8_t* x, const int32_t* x_sums, int n, int32_t* y) override {
+    const NpuMatrix& m = matrices_.at(static_cast<size_t>(handle));
+    if (!m.on_npu) return cpu_->MatMul(m.cpu_handle, x, x_sums, n, y);
+    // The core unpacks signed weights, so x_sums (the CPU kernels' u = w + 1
+    // correction) is not needed here.
+    for (int t0 = 0; t0 < n;) {
+      const NpuTilingPlan& plan = (n - t0 > 1 && m.prefill) ? *m.prefill : m.decode;
+      const int tokens = static_cast<int>(std::min<int64_t>(plan.tokens, n - t0));
+      x_ddr_.assign(static_cast<size_t>(plan.x_bytes()), 0);  // zero tokens and K padding
+      for (int t = 0; t < tokens; ++t)
+        std::memcpy(x_ddr_.data() + t * plan.k_padded, x + (t0 + t) * m.view.cols_padded,
+                    static_cast<size_t>(m.view.cols_padded));
+      y_ddr_.resize(static_cast<size_t>(plan.tokens * plan.rows_padded()));
+      executor_->Run(m.npu_id, plan, x_ddr_.data(), y_ddr_.data());
+      for (int t = 0; t < tokens; ++t)
+        std::memcpy(y + static_cast<int64_t>(t0 + t) * m.view.rows, y_ddr_.data() + t * plan.rows_padded(),
+                    static_cast<size_t>(m.view.rows) * sizeof(int32_t));
+      t0 += tokens;
+    }
+  }
+
+ private:
+  std::optional<NpuTilingPlan> PlanFor(const TernaryMatrixView& w, int64_t tokens, std::string* why) const {
+    try {
+      NpuTilingPlan plan = MakeNpuTilingPlan(w.rows, w.cols_padded, executor_->generation(), tokens);
+      if (!executor_->CanRun(plan, why)) return std::nullopt;
+      return plan;
+    } catch (const Error& e) {
+      *why = e.what();
+      return std::nullopt;
+    }
+  }
+
+  std::unique_ptr<NpuExecutor> executor_;
+  std::unique_ptr<Backend> cpu_;
+  std::vector<NpuMatrix> matrices_;
+  std::vector<std::string> fallbacks_;
+  std::vector<int8_t> x_ddr_;
+  std::vector<int32_t> y_ddr_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeNpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool) {
+  return std::make_unique<NpuBackend>(std::move(executor), pool);
+}
+
+}  // namespace bitnet

@@ -1,0 +1,29 @@
+// What runs an NPU dispatch: the XRT runtime on hardware, or the emulator.
+// Both take exactly the buffers the design's runtime sequence reads and
+// writes, so the host side above them is the same code either way.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend/npu/tiling_plan.h"
+
+namespace bitnet {
+
+class NpuExecutor {
+ public:
+  virtual ~NpuExecutor() = default;
+  virtual std::string Name() const = 0;
+  virtual NpuGeneration generation() const = 0;
+  // Whether a dispatch for `plan` is available (e.g. its kernel and
+  // instruction stream exist); if not, *why says what is missing.
+  virtual bool CanRun(const NpuTilingPlan& plan, std::string* why) const = 0;
+  // Takes a matrix's PackForNpu buffer (weights stay resident); returns an id.
+  virtual int AddMatrix(const NpuTilingPlan& plan, std::vector<uint8_t> weights) = 0;
+  // One dispatch: x is [plan.tokens][plan.k_padded] int8, y receives
+  // [plan.tokens][plan.rows_padded()] int32. `plan` must have the matrix's
+  // layout (only tokens may differ from the plan given to AddMatrix).
+  virtual void Run(int matrix, const NpuTilingPlan& plan, const int8_t* x, int32_t* y) = 0;
+};
+
+}  // namespace bitnet

@@ -1,0 +1,215 @@
+#include "backend/npu/xrt_runtime.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "util/error.h"
+
+#if BITNET_HAVE_XRT
+#include <cstring>
+#include <xrt/xrt_bo.h>
+#include <xrt/xrt_device.h>
+#include <xrt/xrt_kernel.h>
+// XRT >= 2.14 (the amdxdna driver needs a recent one) has hardware contexts;
+// Debian's 2.13 only has the older device-level load_xclbin path.
+#if __has_include(<xrt/xrt_hw_context.h>)
+#include <xrt/xrt_hw_context.h>
+#define BITNET_XRT_HW_CONTEXT 1
+#else
+#define BITNET_XRT_HW_CONTEXT 0
+#endif
+#endif
+
+namespace bitnet {
+
+std::string NpuXclbinPath(const std::string& dir, NpuGeneration g) {
+  return dir + "/" + NpuGenerationName(g) + "/bitlinear_all.xclbin";
+}
+
+std::string NpuKernelName(const NpuTilingPlan& plan) {
+  return "bl_" + plan.ShapeName() + "_t" + std::to_string(plan.tokens);
+}
+
+std::string NpuInstrPath(const std::string& dir, const NpuTilingPlan& plan) {
+  return dir + "/" + NpuGenerationName(plan.generation) + "/bitlinear_" + plan.ShapeName() + "_t" +
+         std::to_string(plan.tokens) + ".insts.bin";
+}
+
+NpuGeneration FindNpuArtifacts(const std::string& dir) {
+  if (const char* env = std::getenv("BITNET_NPU_GEN"); env && *env) {
+    const NpuGeneration g = ParseNpuGeneration(env);
+    if (!std::filesystem::exists(NpuXclbinPath(dir, g)))
+      throw Error("no xclbin at " + NpuXclbinPath(dir, g) + " (BITNET_NPU_GEN=" + env + "; build it with `make -C npu compile-all NPU=" + env + "`)");
+    return g;
+  }
+  for (NpuGeneration g : {NpuGeneration::kNpu2, NpuGeneration::kNpu1})
+    if (std::filesystem::exists(NpuXclbinPath(dir, g))) return g;
+  throw Error("no NPU xclbin in " + dir + " (expected " + NpuXclbinPath(dir, NpuGeneration::kNpu2) + " or " +
+              NpuXclbinPath(dir, NpuGeneration::kNpu1) + "; build them with `make -C npu compile-all`)");
+}
+
+#if BITNET_HAVE_XRT
+
+bool XrtBuiltIn() { return true; }
+
+namespace {
+
+// Instruction streams are little-endian u32 words (aiecc --npu-insts-name, binary form).
+std::vector<uint32_t> ReadInstructions(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  Check(in.good(), path, "cannot open the instruction stream");
+  const auto bytes = static_cast<size_t>(in.tellg());
+  Check(bytes > 0 && bytes % 4 == 0, path, "instruction stream size is not a positive multiple of 4 bytes");
+  std::vector<uint32_t> words(bytes / 4);
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(words.data()), static_cast<std::streamsize>(bytes));
+  Check(in.good(), path, "short read");
+  return words;
+}
+
+// Every XRT call can throw std::exception subclasses; none may escape as such.
+template <typename Fn>
+auto Xrt(const std::string& what, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("XRT: " + what + ": " + e.what());
+  }
+}
+
+class XrtExecutor final : public NpuExecutor {
+ public:
+  explicit XrtExecutor(const std::string& dir) : dir_(dir), generation_(FindNpuArtifacts(dir)) {
+    const std::string xclbin_path = NpuXclbinPath(dir, generation_);
+    Xrt("open device 0", [&] { device_ = xrt::device(0u); });
+    Xrt("load " + xclbin_path, [&] {
+      xclbin_ = xrt::xclbin(xclbin_path);
+#if BITNET_XRT_HW_CONTEXT
+      device_.register_xclbin(xclbin_);
+      context_ = xrt::hw_context(device_, xclbin_.get_uuid());
+#else
+      uuid_ = device_.load_xclbin(xclbin_);
+#endif
+      for (const auto& k : xclbin_.get_kernels()) kernel_names_.push_back(k.get_name());
+    });
+  }
+
+  std::string Name() const override {
+    return std::string("npu (") + NpuGenerationName(generation_) + ", xrt" + (BITNET_XRT_HW_CONTEXT ? "" : " 2.13 API") + ")";
+  }
+  NpuGeneration generation() const override { return generation_; }
+
+  bool CanRun(const NpuTilingPlan& plan, std::string* why) const override {
+    const std::string name = NpuKernelName(plan);
+    bool found = false;
+    for (const auto& k : kernel_names_) found = found || k == name;
+    if (!found) {
+      *why = "kernel " + name + " is not in " + NpuXclbinPath(dir_, generation_);
+      return false;
+    }
+    if (!std::filesystem::exists(NpuInstrPath(dir_, plan))) {
+      *why = "missing " + NpuInstrPath(dir_, plan);
+      return false;
+    }
+    return true;
+  }
+
+  int AddMatrix(const NpuTilingPlan& plan, std::vector<uint8_t> weights) override {
+    Shape& shape = ShapeFor(plan);
+    Matrix m;
+    Xrt("weights for " + plan.ShapeName(), [&] {
+      m.weights = xrt::bo(device_, weights.size(), XRT_BO_FLAGS_HOST_ONLY, shape.kernel.group_id(3));
+      std::memcpy(m.weights.map<uint8_t*>(), weights.data(), weights.size());
+      m.weights.sync(XCL_BO_SYNC_BO_TO_DEVICE);  // once, at load
+    });
+    matrices_.push_back(std::move(m));
+    return static_cast<int>(matrices_.size()) - 1;
+  }
+
+  void Run(int matrix, const NpuTilingPlan& plan, const int8_t* x, int32_t* y) override {
+    Shape& shape = ShapeFor(plan);
+    Matrix& m = matrices_.at(static_cast<size_t>(matrix));
+    Xrt("run " + NpuKernelName(plan), [&] {
+      std::memcpy(shape.x.map<int8_t*>(), x, static_cast<size_t>(plan.x_bytes()));
+      shape.x.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+      // Opcode 3: run the instruction stream (mlir-aie's host convention).
+      xrt::run run = shape.kernel(3u, shape.instr, shape.instr_words, m.weights, shape.x, shape.y);
+      const ert_cmd_state state = run.wait();
+      if (state != ERT_CMD_STATE_COMPLETED)
+        throw Error("XRT: " + NpuKernelName(plan) + " ended in state " + std::to_string(static_cast<int>(state)) +
+                    " (4 = completed; a timeout usually means a DMA/loop-count mismatch)");
+      shape.y.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
+      std::memcpy(y, shape.y.map<int32_t*>(), static_cast<size_t>(plan.y_bytes()));
+    });
+  }
+
+ private:
+  struct Shape {
+    xrt::kernel kernel;
+    xrt::bo instr, x, y;
+    uint32_t instr_words = 0;
+  };
+  struct Matrix {
+    xrt::bo weights;
+  };
+
+  // Kernel, instruction stream and activation/result buffers per (shape, tokens).
+  Shape& ShapeFor(const NpuTilingPlan& plan) {
+    const std::string name = NpuKernelName(plan);
+    auto it = shapes_.find(name);
+    if (it != shapes_.end()) return it->second;
+    std::string why;
+    Check(CanRun(plan, &why), "npu", why);
+    const std::vector<uint32_t> words = ReadInstructions(NpuInstrPath(dir_, plan));
+    Shape s;
+    Xrt("set up " + name, [&] {
+#if BITNET_XRT_HW_CONTEXT
+      s.kernel = xrt::kernel(context_, name);
+#else
+      s.kernel = xrt::kernel(device_, uuid_, name);
+#endif
+      s.instr = xrt::bo(device_, words.size() * 4, XCL_BO_FLAGS_CACHEABLE, s.kernel.group_id(1));
+      std::memcpy(s.instr.map<uint32_t*>(), words.data(), words.size() * 4);
+      s.instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+      s.instr_words = static_cast<uint32_t>(words.size());
+      s.x = xrt::bo(device_, static_cast<size_t>(plan.x_bytes()), XRT_BO_FLAGS_HOST_ONLY, s.kernel.group_id(4));
+      s.y = xrt::bo(device_, static_cast<size_t>(plan.y_bytes()), XRT_BO_FLAGS_HOST_ONLY, s.kernel.group_id(5));
+    });
+    return shapes_.emplace(name, std::move(s)).first->second;
+  }
+
+  std::string dir_;
+  NpuGeneration generation_;
+  xrt::device device_;
+  xrt::xclbin xclbin_;
+#if BITNET_XRT_HW_CONTEXT
+  xrt::hw_context context_;
+#else
+  xrt::uuid uuid_;
+#endif
+  std::vector<std::string> kernel_names_;
+  std::map<std::string, Shape> shapes_;
+  std::vector<Matrix> matrices_;
+};
+
+}  // namespace
+
+std::unique_ptr<NpuExecutor> OpenXrtExecutor(const std::string& xclbin_dir) {
+  return std::make_unique<XrtExecutor>(xclbin_dir);
+}
+
+#else  // !BITNET_HAVE_XRT
+
+bool XrtBuiltIn() { return false; }
+
+std::unique_ptr<NpuExecutor> OpenXrtExecutor(const std::string&) {
+  throw Error("this binary was built without XRT (reconfigure with -DBITNET_XRT=ON on a machine with XRT)");
+}
+
+#endif
+
+}  // namespace bitnet

@@ -1,0 +1,168 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "backend/npu/emulator.h"
+#include "backend/npu/npu_backend.h"
+#include "backend/npu/npu_layout.h"
+#include "kernels/w2a8.h"
+#include "npu_test_util.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+#include "w2a8_tile.h"
+
+namespace bitnet {
+namespace {
+
+struct Case { int64_t rows, cols; int n; NpuGeneration gen; };
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.rows << "x" << c.cols << " n=" << c.n << " " << NpuGenerationName(c.gen);
+}
+
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  const Case& c = info.param;
+  return std::to_string(c.rows) + "x" + std::to_string(c.cols) + "_n" + std::to_string(c.n) + "_" +
+         NpuGenerationName(c.gen);
+}
+
+class NpuEmulatorExact : public ::testing::TestWithParam<Case> {};
+
+// The emulated NPU path (PackForNpu -> DMA taps -> shared kernel -> output
+// tap) equals the scalar CPU oracle on every int32.
+TEST_P(NpuEmulatorExact, MatchesScalarReference) {
+  const Case c = GetParam();
+  const auto m = npu_test::MakeRandomTernary(c.rows, c.cols, static_cast<uint32_t>(c.rows + 7 * c.cols + c.n));
+  std::vector<int32_t> sums;
+  const auto x = npu_test::MakeActivations(c.n, c.cols, m.view.cols_padded, 99u + static_cast<uint32_t>(c.n), &sums);
+  std::vector<int32_t> want(static_cast<size_t>(c.n * c.rows)), got(want.size(), -12345);
+  ScalarW2A8Kernels().mat_mul(m.view, 0, c.rows, x.data(), sums.data(), c.n, want.data(), c.rows);
+
+  ThreadPool pool(2);
+  auto backend = MakeNpuBackend(MakeNpuEmulator(c.gen, &pool), &pool);
+  ASSERT_TRUE(backend->Supports(m.view));
+  const int h = backend->Upload(m.view);
+  const auto start = std::chrono::steady_clock::now();
+  backend->MatMul(h, x.data(), sums.data(), c.n, got.data());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "token " << i / c.rows << " row " << i % c.rows;
+  EXPECT_LT(seconds, 1.0) << "emulator too slow for this shape";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    RealShapes, NpuEmulatorExact,
+    ::testing::Values(Case{3840, 2560, 1, NpuGeneration::kNpu2}, Case{2560, 2560, 1, NpuGeneration::kNpu2},
+                      Case{13824, 2560, 1, NpuGeneration::kNpu2}, Case{2560, 6912, 1, NpuGeneration::kNpu2},
+                      Case{3840, 2560, 1, NpuGeneration::kNpu1}, Case{2560, 6912, 1, NpuGeneration::kNpu1},
+                      Case{2560, 6912, 5, NpuGeneration::kNpu2}),
+    CaseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    AwkwardShapes, NpuEmulatorExact,
+    ::testing::Values(Case{256, 128, 1, NpuGeneration::kNpu2}, Case{128, 128, 3, NpuGeneration::kNpu2},
+                      Case{512, 128, 4, NpuGeneration::kNpu1}, Case{128, 256, 9, NpuGeneration::kNpu2},
+                      Case{100, 200, 1, NpuGeneration::kNpu2}, Case{33, 1000, 6, NpuGeneration::kNpu1},
+                      Case{1, 130, 2, NpuGeneration::kNpu2}, Case{1000, 384, 1, NpuGeneration::kNpu1}),
+    CaseName);
+
+TEST(NpuEmulator, RejectsAWeightBufferOfTheWrongSize) {
+  const NpuTilingPlan plan = MakeNpuTilingPlan(64, 128, NpuGeneration::kNpu2);
+  std::vector<uint8_t> w(static_cast<size_t>(plan.weight_bytes() - 4), 0x55);
+  std::vector<int8_t> x(static_cast<size_t>(plan.x_bytes()));
+  std::vector<int32_t> y(static_cast<size_t>(plan.tokens * plan.rows_padded()));
+  EXPECT_THROW(EmulateNpuDispatch(plan, w.data(), w.size(), x.data(), y.data(), nullptr), Error);
+}
+
+// The tile kernel accumulates into c (the design zeroes c once per row tile
+// and calls it once per K chunk) for every token count the designs use.
+template <int kTokens>
+void CheckTileKernel() {
+  alignas(64) uint8_t w[bitnet_npu::kTileRows * bitnet_npu::kKChunk / 4];
+  alignas(64) int8_t x[kTokens * bitnet_npu::kKChunk];
+  alignas(64) int32_t c[kTokens * bitnet_npu::kTileRows];
+  std::mt19937 rng(kTokens);
+  for (auto& b : w) {
+    b = 0;
+    for (int j = 0; j < 4; ++j) b |= static_cast<uint8_t>((rng() % 3) << (2 * j));
+  }
+  for (auto& v : x) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+  for (auto& v : c) v = static_cast<int32_t>(rng() % 2001) - 1000;
+  std::vector<int32_t> want(c, c + kTokens * bitnet_npu::kTileRows);
+  for (int t = 0; t < kTokens; ++t)
+    for (int i = 0; i < bitnet_npu::kTileRows; ++i)
+      for (int k = 0; k < bitnet_npu::kKChunk; ++k) {
+        const int code = (w[(k / 4) * 32 + i] >> (2 * (k % 4))) & 3;
+        want[static_cast<size_t>(t * 32 + i)] += (code - 1) * x[t * bitnet_npu::kKChunk + k];
+      }
+  bitnet_npu::W2A8TileMac<kTokens>(w, x, c);
+  for (int i = 0; i < kTokens * bitnet_npu::kTileRows; ++i) ASSERT_EQ(c[i], want[static_cast<size_t>(i)]) << i;
+}
+
+TEST(NpuTileKernel, AccumulatesExactlyForOneToFourTokens) {
+  CheckTileKernel<1>();
+  CheckTileKernel<2>();
+  CheckTileKernel<4>();
+}
+
+TEST(NpuTileKernel, ShimRejectsMisalignedVectorLoads) {
+  alignas(64) uint8_t buf[64] = {};
+  EXPECT_NO_THROW(aie::load_v<32>(buf));
+  EXPECT_THROW(aie::load_v<32>(buf + 1), std::logic_error);
+  EXPECT_THROW(aie::load_v<16>(buf + 8), std::logic_error);
+}
+
+// The shim's accumulator-to-vector conversion: shift, round per the rounding
+// register, saturate per the saturation register. Expected values are
+// computed independently in floating point.
+TEST(NpuAieShim, ToVectorRoundsAndSaturatesPerTheModeRegisters) {
+  const int shift = 2;
+  aie::vector<int32_t, 16> in;
+  const int32_t values[16] = {-11, -10, -9, -7, -6, -5, -2, -1, 0, 1, 2, 5, 6, 7, 9, 10};
+  for (unsigned i = 0; i < 16; ++i) in.set(values[i], i);
+  aie::accum<acc32, 16> acc;
+  acc.from_vector(in, 0);
+  auto expected = [](aie::rounding_mode m, double v) -> int64_t {
+    const double f = std::floor(v), frac = v - f;
+    switch (m) {
+      case aie::rounding_mode::floor: return static_cast<int64_t>(f);
+      case aie::rounding_mode::ceil: return static_cast<int64_t>(std::ceil(v));
+      case aie::rounding_mode::symmetric_floor: return static_cast<int64_t>(std::trunc(v));
+      case aie::rounding_mode::symmetric_ceil: return static_cast<int64_t>(v < 0 ? std::floor(v) : std::ceil(v));
+      case aie::rounding_mode::positive_inf: return static_cast<int64_t>(std::floor(v + 0.5));
+      case aie::rounding_mode::negative_inf: return static_cast<int64_t>(std::ceil(v - 0.5));
+      case aie::rounding_mode::symmetric_inf: return static_cast<int64_t>(std::round(v));
+      case aie::rounding_mode::symmetric_zero:
+        return frac == 0.5 ? static_cast<int64_t>(std::trunc(v)) : static_cast<int64_t>(std::round(v));
+      case aie::rounding_mode::conv_even:
+        return frac == 0.5 ? static_cast<int64_t>(std::fmod(f, 2) == 0 ? f : f + 1) : static_cast<int64_t>(std::round(v));
+      case aie::rounding_mode::conv_odd:
+        return frac == 0.5 ? static_cast<int64_t>(std::fmod(f, 2) != 0 ? f : f + 1) : static_cast<int64_t>(std::round(v));
+    }
+    return 0;
+  };
+  using RM = aie::rounding_mode;
+  for (RM mode : {RM::floor, RM::ceil, RM::symmetric_floor, RM::symmetric_ceil, RM::positive_inf, RM::negative_inf,
+                  RM::symmetric_inf, RM::symmetric_zero, RM::conv_even, RM::conv_odd}) {
+    aie::set_rounding(mode);
+    aie::set_saturation(aie::saturation_mode::saturate);
+    const auto out = acc.to_vector<int32_t>(shift);
+    for (unsigned i = 0; i < 16; ++i)
+      ASSERT_EQ(out.get(i), expected(mode, values[i] / 4.0)) << "mode " << static_cast<int>(mode) << " value " << values[i];
+  }
+  // Saturation into int8: clamp, symmetric clamp, or wrap.
+  aie::vector<int32_t, 16> big;
+  for (unsigned i = 0; i < 16; ++i) big.set(i % 2 ? 300 : -300, i);
+  aie::accum<acc32, 16> acc_big;
+  acc_big.from_vector(big, 0);
+  aie::set_saturation(aie::saturation_mode::saturate);
+  EXPECT_EQ(acc_big.to_vector<int8_t>(0).get(0), -128);
+  EXPECT_EQ(acc_big.to_vector<int8_t>(0).get(1), 127);
+  aie::set_saturation(aie::saturation_mode::symmetric);
+  EXPECT_EQ(acc_big.to_vector<int8_t>(0).get(0), -127);
+  aie::set_saturation(aie::saturation_mode::none);
+  EXPECT_EQ(acc_big.to_vector<int8_t>(0).get(1), static_cast<int8_t>(300 - 256));
+  aie::set_rounding(aie::rounding_mode::floor);
+}
+
+}  // namespace
+}  // namespace bitnet
