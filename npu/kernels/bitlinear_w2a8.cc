@@ -1,0 +1,32 @@
+// AIE core kernels for the BitLinear designs (AIE2 = npu1, AIE2P = npu2).
+// The arithmetic lives in w2a8_tile.h, which the host emulator compiles too;
+// this file only gives it C symbols the IRON design links against
+// (npu/designs/bitlinear_gemv.py: Kernel("bitlinear_w2a8_t<T>", "bitlinear_w2a8.o")).
+//
+// Per call: c[t][32] += W_tile[32][256] . x[t][256], t < T. Core-local
+// memory per core (double-buffered, see NpuTilingPlan::l1_bytes): 2 x 2 KiB
+// weights + 2 x T x 256 B activations + 2 x T x 128 B results, far under the
+// 64 KiB L1.
+//
+// Status: written against the AIE API; NOT compiled with Peano or xchesscc and
+// NOT run on hardware (no toolchain or NPU where it was written). Known risk:
+// a report of Peano failing to legalize vector shifts on AIE2P; if
+// logical_downshift fails there, unpack with aie::unpack/filter instead.
+#include <stdint.h>
+
+#include "w2a8_tile.h"
+
+extern "C" {
+
+void bitlinear_zero_t1(int32_t* c) { bitnet_npu::ZeroTile<1>(c); }
+void bitlinear_zero_t4(int32_t* c) { bitnet_npu::ZeroTile<4>(c); }
+
+void bitlinear_w2a8_t1(const uint8_t* w, const int8_t* x, int32_t* c) {
+  bitnet_npu::W2A8TileMac<1>(w, x, c);
+}
+
+void bitlinear_w2a8_t4(const uint8_t* w, const int8_t* x, int32_t* c) {
+  bitnet_npu::W2A8TileMac<4>(w, x, c);
+}
+
+}  // extern "C"
