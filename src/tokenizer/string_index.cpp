@@ -9,9 +9,7 @@
 namespace bitnet {
 
 StringIndex::StringIndex(size_t count) {
-  slots_.assign(std::bit_ceil(std::max<size_t>(16, count * 2)), Slot{0, -1});
-  offsets_.reserve(count + 1);
-  ids_.reserve(count);
+  slots_.assign(std::bit_ceil(std::max<size_t>(16, count * 2)), Slot{0, -1, 0, 0});
 }
 
 uint64_t StringIndex::Hash(std::string_view key) {
@@ -43,15 +41,13 @@ bool StringIndex::Insert(std::string_view key, int32_t id) {
   const size_t mask = slots_.size() - 1;
   for (size_t i = (h >> 32) & mask;; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
-    if (slot.entry < 0) {
-      slot = Slot{tag, static_cast<int32_t>(ids_.size())};
+    if (slot.id < 0) {
+      slot = Slot{tag, id, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size())};
       arena_.append(key);
-      offsets_.push_back(static_cast<uint32_t>(arena_.size()));
-      ids_.push_back(id);
       ++count_;
       return true;
     }
-    if (slot.hash == tag && KeyOf(slot.entry) == key) return false;
+    if (slot.hash == tag && KeyOf(slot) == key) return false;
   }
 }
 
@@ -62,20 +58,20 @@ int32_t StringIndex::Find(std::string_view key) const {
   const size_t mask = slots_.size() - 1;
   for (size_t i = (h >> 32) & mask;; i = (i + 1) & mask) {
     const Slot& slot = slots_[i];
-    if (slot.entry < 0) return -1;
-    if (slot.hash == tag && KeyOf(slot.entry) == key) return ids_[slot.entry];
+    if (slot.id < 0) return -1;
+    if (slot.hash == tag && KeyOf(slot) == key) return slot.id;
   }
 }
 
 void StringIndex::Grow() {
   std::vector<Slot> old = std::move(slots_);
-  slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{0, -1});
+  slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{0, -1, 0, 0});
   const size_t mask = slots_.size() - 1;
   for (const Slot& slot : old) {
-    if (slot.entry < 0) continue;
-    const uint64_t h = Hash(KeyOf(slot.entry));
+    if (slot.id < 0) continue;
+    const uint64_t h = Hash(KeyOf(slot));
     size_t i = (h >> 32) & mask;
-    while (slots_[i].entry >= 0) i = (i + 1) & mask;
+    while (slots_[i].id >= 0) i = (i + 1) & mask;
     slots_[i] = slot;
   }
 }

@@ -21,20 +21,19 @@ class StringIndex {
   size_t size() const { return count_; }
 
  private:
+  // Everything a lookup needs but the key bytes sits in the slot, so a hit costs two cache misses.
   struct Slot {
     uint32_t hash;
-    int32_t entry;  // index into offsets_, -1 when empty
+    int32_t id;  // -1 when empty
+    uint32_t offset;
+    uint32_t length;
   };
   static uint64_t Hash(std::string_view key);
-  std::string_view KeyOf(int32_t entry) const {
-    return std::string_view(arena_).substr(offsets_[entry], offsets_[entry + 1] - offsets_[entry]);
-  }
+  std::string_view KeyOf(const Slot& slot) const { return std::string_view(arena_).substr(slot.offset, slot.length); }
   void Grow();
 
   std::vector<Slot> slots_;  // power-of-two size, at most half full
   std::string arena_;        // all keys back to back
-  std::vector<uint32_t> offsets_{0};
-  std::vector<int32_t> ids_;
   size_t count_ = 0;
 };
 

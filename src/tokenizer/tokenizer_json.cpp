@@ -51,19 +51,186 @@ int32_t TokenId(const json& value, const std::string& where) {
   return static_cast<int32_t>(id);
 }
 
+// Streams tokenizer.json: model.vocab and model.merges (nearly all of the 9 MB) go straight into
+// vectors, and the rest is kept as a small DOM. A full DOM of the file took most of the load time.
+class TokenizerJsonReader : public nlohmann::json_sax<json> {
+ public:
+  json rest;  // the document without model.vocab and model.merges
+  std::vector<std::pair<std::string, int32_t>> vocab;
+  std::vector<std::string> merges;
+  bool saw_vocab = false;
+  bool saw_merges = false;
+  std::string error;  // why parsing stopped; empty for a syntax error (see syntax_error)
+  std::string syntax_error;
+
+  bool null() override { return Scalar(json(nullptr)); }
+  bool boolean(bool value) override { return Scalar(json(value)); }
+  bool number_integer(number_integer_t value) override { return Integer(value); }
+  bool number_unsigned(number_unsigned_t value) override {
+    return Integer(value > static_cast<number_unsigned_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(value));
+  }
+  bool number_float(number_float_t value, const string_t&) override { return Scalar(json(value)); }
+  bool binary(binary_t&) override { return Fail("unexpected binary value"); }
+
+  bool string(string_t& value) override {
+    switch (Top()) {
+      case Mode::kMerges: merges.push_back(std::move(value)); return true;
+      case Mode::kMergePair: pair_.push_back(std::move(value)); return true;
+      default: return Scalar(json(std::move(value)));
+    }
+  }
+
+  bool key(string_t& value) override {
+    key_ = std::move(value);
+    return true;
+  }
+
+  bool start_object(std::size_t) override {
+    if (Top() != Mode::kDom) return Fail(Where() + ": unexpected object");
+    if (AtModelField("vocab")) {
+      saw_vocab = true;
+      frames_.push_back({Mode::kVocab, nullptr, "vocab"});
+      return true;
+    }
+    json* node = Insert(json::object());
+    frames_.push_back({Mode::kDom, node, ChildName()});
+    return true;
+  }
+
+  bool start_array(std::size_t) override {
+    switch (Top()) {
+      case Mode::kMerges:
+        pair_.clear();
+        frames_.push_back({Mode::kMergePair, nullptr, ""});
+        return true;
+      case Mode::kDom:
+        break;
+      default:
+        return Fail(Where() + ": unexpected array");
+    }
+    if (AtModelField("merges")) {
+      saw_merges = true;
+      frames_.push_back({Mode::kMerges, nullptr, "merges"});
+      return true;
+    }
+    json* node = Insert(json::array());
+    frames_.push_back({Mode::kDom, node, ChildName()});
+    return true;
+  }
+
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+
+  bool end_array() override {
+    const Mode mode = Top();
+    frames_.pop_back();
+    if (mode == Mode::kMergePair) {
+      if (pair_.size() != 2) return Fail(Where() + ": expected \"left right\" or [left, right]");
+      merges.push_back(pair_[0] + " " + pair_[1]);
+    }
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    syntax_error = e.what();
+    return false;
+  }
+
+ private:
+  enum class Mode { kDom, kVocab, kMerges, kMergePair };
+  struct Frame {
+    Mode mode;
+    json* node;        // the container being filled, for kDom
+    std::string name;  // the key this container sits under in its parent object
+  };
+
+  Mode Top() const { return frames_.empty() ? Mode::kDom : frames_.back().mode; }
+
+  bool AtModelField(const char* field) const {
+    return frames_.size() == 2 && frames_[1].name == "model" && frames_[1].node != nullptr &&
+           frames_[1].node->is_object() && key_ == field;
+  }
+
+  std::string ChildName() const {
+    return !frames_.empty() && frames_.back().node->is_object() ? key_ : std::string();
+  }
+
+  std::string Where() const {
+    switch (Top()) {
+      case Mode::kVocab: return "model.vocab[\"" + key_ + "\"]";
+      case Mode::kMerges:
+      case Mode::kMergePair: return "model.merges[" + std::to_string(merges.size()) + "]";
+      default: return "document";
+    }
+  }
+
+  bool Fail(std::string message) {
+    error = std::move(message);
+    return false;
+  }
+
+  bool Integer(int64_t value) {
+    if (Top() != Mode::kVocab) return Scalar(json(value));
+    if (value < 0 || value >= kMaxTokenId) {
+      return Fail(Where() + ": token id " + std::to_string(value) + " out of range");
+    }
+    vocab.emplace_back(std::move(key_), static_cast<int32_t>(value));
+    return true;
+  }
+
+  bool Scalar(json value) {
+    switch (Top()) {
+      case Mode::kVocab: return Fail(Where() + ": token id is not an integer");
+      case Mode::kMerges:
+      case Mode::kMergePair: return Fail(Where() + ": expected \"left right\" or [left, right]");
+      case Mode::kDom: Insert(std::move(value)); return true;
+    }
+    return true;
+  }
+
+  // Places value in the open container (or as the document) and returns where it now lives. Only the
+  // innermost container ever grows, so pointers to the open ones stay valid.
+  json* Insert(json value) {
+    if (frames_.empty()) {
+      rest = std::move(value);
+      return &rest;
+    }
+    json& parent = *frames_.back().node;
+    if (parent.is_object()) {
+      json& slot = parent[key_];
+      slot = std::move(value);
+      return &slot;
+    }
+    parent.push_back(std::move(value));
+    return &parent.back();
+  }
+
+  std::vector<Frame> frames_;
+  std::string key_;
+  std::vector<std::string> pair_;
+};
+
 }  // namespace
 
 Tokenizer Tokenizer::FromJsonFile(const std::string& path) {
-  json root;
+  TokenizerJsonReader reader;
   {
     MappedFile file(path);
     const char* begin = reinterpret_cast<const char*>(file.data());
+    bool complete;
     try {
-      root = json::parse(begin, begin + file.size());
+      complete = json::sax_parse(begin, begin + file.size(), &reader);
     } catch (const json::exception& e) {
       throw Error(path + ": not valid JSON: " + e.what());
     }
+    if (!complete) {
+      if (!reader.error.empty()) throw Error(path + ": " + reader.error);
+      throw Error(path + ": not valid JSON: " + reader.syntax_error);
+    }
   }
+  const json& root = reader.rest;
   if (!root.is_object()) throw Error(path + ": top level is not a JSON object");
 
   auto model_it = root.find("model");
@@ -72,10 +239,8 @@ Tokenizer Tokenizer::FromJsonFile(const std::string& path) {
   if (auto type = model.find("type"); type != model.end() && *type != "BPE") {
     throw Error(path + ": model.type: only BPE is supported, got " + type->dump());
   }
-  auto vocab_it = model.find("vocab");
-  if (vocab_it == model.end() || !vocab_it->is_object()) throw Error(path + ": missing object field model.vocab");
-  auto merges_it = model.find("merges");
-  if (merges_it == model.end() || !merges_it->is_array()) throw Error(path + ": missing array field model.merges");
+  if (!reader.saw_vocab) throw Error(path + ": missing object field model.vocab");
+  if (!reader.saw_merges) throw Error(path + ": missing array field model.merges");
   bool ignore_merges = false;
   if (auto it = model.find("ignore_merges"); it != model.end() && !it->is_null()) {
     if (!it->is_boolean()) throw Error(path + ": model.ignore_merges is not a boolean");
@@ -101,11 +266,8 @@ Tokenizer Tokenizer::FromJsonFile(const std::string& path) {
     if (entries[id].set && !may_replace) throw Error(where + ": id " + std::to_string(id) + " appears twice");
     entries[id] = Entry{std::move(text), type, true};
   };
-  entries.reserve(vocab_it->size() + 256);
-  for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) {
-    place(TokenId(it.value(), path + ": model.vocab[\"" + it.key() + "\"]"), it.key(), kTokenNormal, false,
-          path + ": model.vocab");
-  }
+  entries.reserve(reader.vocab.size() + 256);
+  for (auto& [text, id] : reader.vocab) place(id, std::move(text), kTokenNormal, false, path + ": model.vocab");
   if (auto added_it = root.find("added_tokens"); added_it != root.end() && !added_it->is_null()) {
     if (!added_it->is_array()) throw Error(path + ": added_tokens is not an array");
     for (size_t i = 0; i < added_it->size(); ++i) {
@@ -131,23 +293,7 @@ Tokenizer Tokenizer::FromJsonFile(const std::string& path) {
     types[id] = entries[id].type;
   }
 
-  const json& merges_json = *merges_it;
-  std::vector<std::string> merges;
-  merges.reserve(merges_json.size());
-  for (size_t i = 0; i < merges_json.size(); ++i) {
-    const json& merge = merges_json[i];
-    // Older files write "left right"; newer ones ["left", "right"].
-    if (merge.is_string()) {
-      merges.push_back(merge.get<std::string>());
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-      merges.push_back(merge[0].get<std::string>() + " " + merge[1].get<std::string>());
-    } else {
-      throw Error(path + ": model.merges[" + std::to_string(i) + "]: expected \"left right\" or [left, right]");
-    }
-  }
-  root = json();  // the DOM is large; free it before building the tables
-
-  return Build(std::move(tokens), std::move(merges), std::move(types), ignore_merges, path, "model.vocab",
+  return Build(std::move(tokens), std::move(reader.merges), std::move(types), ignore_merges, path, "model.vocab",
                "model.merges");
 }
 
