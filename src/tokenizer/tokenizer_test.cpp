@@ -375,6 +375,28 @@ TEST_F(TokenizerJsonErrors, MergeOfUnknownTokensNamesTheField) {
   EXPECT_NE(message.find("model.merges[0]"), std::string::npos) << message;
 }
 
+TEST_F(TokenizerJsonErrors, NonIntegerVocabIdNamesTheToken) {
+  const std::string path = Write("float_id.json", std::string("{") + kPre +
+                                                      R"(, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1.5}, "merges": []}})");
+  const std::string message = MessageOf(path);
+  EXPECT_NE(message.find("model.vocab[\"b\"]"), std::string::npos) << message;
+}
+
+TEST_F(TokenizerJsonErrors, MalformedMergeEntryNamesItsIndex) {
+  const std::string path = Write("merge_number.json", std::string("{") + kPre +
+                                                          R"(, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, )"
+                                                          R"("merges": ["a b", 7]}})");
+  const std::string message = MessageOf(path);
+  EXPECT_NE(message.find("model.merges[1]"), std::string::npos) << message;
+}
+
+TEST_F(TokenizerJsonErrors, MissingIdNamesTheField) {
+  const std::string path = Write("id_gap.json", std::string("{") + kPre +
+                                                    R"(, "model": {"type": "BPE", "vocab": {"a": 0, "b": 2}, "merges": []}})");
+  const std::string message = MessageOf(path);
+  EXPECT_NE(message.find("no token has id 1"), std::string::npos) << message;
+}
+
 TEST_F(TokenizerJsonErrors, SmallValidFileLoadsAndBothMergeSpellingsWork) {
   const std::string body = std::string("{") + kPre + R"(, "added_tokens": [{"id": 3, "content": "<s>", "special": true}], )"
                            R"("model": {"type": "BPE", "ignore_merges": false, "vocab": {"a": 0, "b": 1, "ab": 2}, )";
