@@ -63,7 +63,7 @@ int RunInfo(int argc, char** argv) {
   Options o = ModelOptionsFrom(args);
   o.verbose = false;
   auto model = Model::Load(ModelPathFrom(args), o);
-  std::cout << model->Describe() << "device:        " << model->device_line() << "\n";
+  std::cout << model->Describe() << model->device_line() << "\n";
   return 0;
 }
 

@@ -137,6 +137,7 @@ ModelWeights LoadHfDirectory(const std::string& dir, const std::string& packed_s
   m.source = dir;
   m.storage.push_back(st);
   const bool packed = cfg.quant.mode == "offline";
+  m.container = "hf directory";
   m.format = packed ? "hf-packed" : "hf-bf16";
   bool divide = cfg.quant.linear_class == "bitlinear";
   if (packed_scale != "auto") divide = packed_scale == "divide";

@@ -33,7 +33,7 @@ std::string DescribeWeights(const ModelWeights& m, const Tokenizer* tokenizer) {
   const ModelConfig& c = m.config;
   std::ostringstream out;
   out << "source:        " << m.source << "\n"
-      << "format:        " << m.format << "\n"
+      << "format:        " << m.container << ", ternary weights from " << m.format << "\n"
       << "config:        hidden " << c.hidden << ", layers " << c.n_layers << ", heads " << c.n_heads << " (kv "
       << c.n_kv_heads << ", dim " << c.head_dim << "), ffn " << c.ffn << ", vocab " << c.vocab << ", context "
       << c.max_context << ", rope theta " << c.rope_theta << ", rms eps " << c.norm_eps << "\n"

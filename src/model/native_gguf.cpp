@@ -184,8 +184,9 @@ ModelWeights LoadNativeGguf(std::shared_ptr<gguf::File> file) {
   if (f.Has("tokenizer.ggml.bos_token_id")) c.bos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.bos_token_id"));
   if (f.Has("tokenizer.ggml.eos_token_id")) c.eos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.eos_token_id"));
   ValidateConfig(c, f.path());
-  m.format = "gguf (bitnet-npu, converted from " + f.GetString(Key("source_format")) + ")";
-  m.scale_convention = "per-range scales stored in the file (" + f.GetString(Key("scale_convention")) + ")";
+  m.container = "gguf (bitnet-npu)";
+  m.format = f.GetString(Key("source_format"));
+  m.scale_convention = f.GetString(Key("scale_convention"));
   m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (" + Key("ffn_activation") + ")";
 
   NativeReader r(f);

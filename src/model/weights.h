@@ -45,7 +45,8 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 
   std::string source;          // file or directory loaded
-  std::string format;          // "hf-bf16", "hf-packed", "gguf (bitnet-npu)", ...
+  std::string container;       // "hf directory", "gguf (bitnet-npu)", "gguf (bitnet-25, I2_S)", ...
+  std::string format;          // where the ternary weights came from: "hf-bf16", "hf-packed", ...
   std::string scale_convention;  // how weight scales were read, for `bitnet info`
   std::string activation_note;   // why relu^2 or SiLU was chosen
 

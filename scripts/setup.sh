@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages bitnet-npu needs, fetches the model's tokenizer
+# (verified by sha256) and builds. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(build-essential cmake pkg-config git
+          libgtest-dev libgmock-dev libbenchmark-dev
+          libpcre2-dev nlohmann-json3-dev libcpp-httplib-dev libreadline-dev libxrt-dev
+          nodejs npm python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+scripts/fetch_tokenizer.sh models/tokenizer.json
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: build/bitnet is ready"
