@@ -12,5 +12,6 @@ int RunGenerate(int argc, char** argv);
 int RunTokenize(int argc, char** argv);
 int RunDetokenize(int argc, char** argv);
 int RunChat(int argc, char** argv);
+int RunServe(int argc, char** argv);
 
 }  // namespace bitnet::app
