@@ -185,6 +185,9 @@ class Generator {
 // tokenizer. Deterministic; never leaves a partial output file.
 struct ConvertOptions {
   std::string packed_scale = "auto";  // as Options::packed_scale
+  // native: this engine's fast form; i2_s: laid out like bitnet.cpp's official
+  // ggml-model-i2_s.gguf; tq2_0 / tq1_0: llama.cpp's ternary types.
+  std::string format = "native";
 };
 void ConvertModel(const std::string& input, const std::string& output, const ConvertOptions& options = {});
 

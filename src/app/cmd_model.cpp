@@ -46,11 +46,15 @@ int RunConvert(int argc, char** argv) {
   args.AllowPositional(1);
   args.Value({"-o", "--output"}, "FILE", "output GGUF file");
   args.Value({"--packed-scale"}, "MODE", "packed HF weight_scale: auto | multiply | divide", "auto");
+  args.Value({"--format"}, "F",
+             "native (this engine) | i2_s (bitnet.cpp) | tq2_0, tq1_0 (llama.cpp: computes a 2B-4T with SiLU, wrongly)",
+             "native");
   if (!args.Parse(argc, argv)) return 0;
   Check(args.positional().size() == 1, "convert", "give the input model (see bitnet convert --help)");
   Check(args.Has("--output"), "-o", "no output file given");
   ConvertOptions o;
   o.packed_scale = args.Str("--packed-scale");
+  o.format = args.Str("--format");
   ConvertModel(args.positional()[0], args.Str("--output"), o);
   std::fprintf(stderr, "wrote %s\n", args.Str("--output").c_str());
   return 0;

@@ -1,6 +1,7 @@
 #include <filesystem>
 
 #include "bitnet/bitnet.h"
+#include "model/export_gguf.h"
 #include "model/model_impl.h"
 #include "model/native_gguf.h"
 #include "util/error.h"
@@ -13,12 +14,22 @@ void ConvertModel(const std::string& input, const std::string& output, const Con
   std::error_code ec;
   if (fs::exists(input) && fs::exists(output) && fs::equivalent(input, output, ec))
     throw Error(output + ": output would overwrite the input");
+  Check(options.format == "native" || options.format == "i2_s" || options.format == "tq2_0" ||
+            options.format == "tq1_0",
+        "--format", "unknown output format '" + options.format + "' (expected native, i2_s, tq2_0 or tq1_0)");
   Options load;
   load.packed_scale = options.packed_scale;
   std::shared_ptr<gguf::File> gguf_file;
   ModelWeights weights = LoadWeights(input, load, &gguf_file);
   std::unique_ptr<Tokenizer> tokenizer = LoadTokenizerFor(input, gguf_file.get());
-  WriteNativeGguf(weights, tokenizer.get(), output);
+  if (options.format == "native")
+    WriteNativeGguf(weights, tokenizer.get(), output);
+  else if (options.format == "i2_s")
+    WriteBitnetCppGguf(weights, tokenizer.get(), output);
+  else if (options.format == "tq2_0" || options.format == "tq1_0")
+    WriteLlamaCppGguf(weights, tokenizer.get(), output, options.format);
+  else
+    throw Error("--format: unknown output format '" + options.format + "' (expected native, i2_s, tq2_0 or tq1_0)");
 }
 
 }  // namespace bitnet
