@@ -13,5 +13,6 @@ int RunTokenize(int argc, char** argv);
 int RunDetokenize(int argc, char** argv);
 int RunChat(int argc, char** argv);
 int RunServe(int argc, char** argv);
+int RunBench(int argc, char** argv);
 
 }  // namespace bitnet::app

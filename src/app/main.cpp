@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"generate", bitnet::app::RunGenerate, "generate text from a prompt"},
     {"chat", bitnet::app::RunChat, "interactive chat in the model's format"},
     {"serve", bitnet::app::RunServe, "OpenAI-compatible HTTP server"},
+    {"bench", bitnet::app::RunBench, "llama-bench style speed test (ppN / tgN)"},
     {"convert", bitnet::app::RunConvert, "convert a model into one fast GGUF file"},
     {"info", bitnet::app::RunInfo, "show a model's config, tensors and conventions"},
     {"eval", bitnet::app::RunEval, "run token ids and dump the logits of every position"},
