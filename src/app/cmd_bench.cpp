@@ -30,7 +30,8 @@ std::vector<int> ParseIntList(const std::string& text, const std::string& flag, 
 
 struct TestResult {
   int n_prompt = 0, n_gen = 0, threads = 0;
-  std::vector<double> ns;  // one per repetition
+  std::vector<double> ns;
+  std::string backend;  // one per repetition
   double TokensPerSecond(double sample_ns) const { return (n_prompt + n_gen) * 1e9 / sample_ns; }
 };
 
@@ -65,6 +66,14 @@ double RunOnce(Model& model, int n_prompt, int n_gen, int ctx, std::mt19937& rng
     }
   }
   return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// "device: cpu (avx2, 2 threads) — ..." -> "cpu (avx2)": threads have their own column.
+std::string BackendName(const std::string& device_line) {
+  std::string s = device_line.substr(0, device_line.find(" —"));
+  if (s.rfind("device: ", 0) == 0) s = s.substr(8);
+  if (const size_t comma = s.find(", "); comma != std::string::npos && s.back() == ')') s = s.substr(0, comma) + ")";
+  return s;
 }
 
 std::string HumanBytes(double bytes) {
@@ -102,7 +111,6 @@ int RunBench(int argc, char** argv) {
   if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) file_bytes = static_cast<double>(st.st_size);
 
   std::vector<TestResult> results;
-  std::string device_line, backend;
   ModelConfig config;
   for (int t : threads) {
     Options o;
@@ -111,12 +119,11 @@ int RunBench(int argc, char** argv) {
     o.output_type = args.Str("--output-type");
     o.verbose = false;
     auto model = Model::Load(path, o);
-    device_line = model->device_line();
     config = model->config();
     std::mt19937 rng(1234);
     auto run = [&](int n_prompt, int n_gen) {
       const int ctx = std::min(config.max_context, n_prompt + n_gen + 1);
-      TestResult r{n_prompt, n_gen, t, {}};
+      TestResult r{n_prompt, n_gen, t, {}, BackendName(model->device_line())};
       RunOnce(*model, n_prompt, n_gen, ctx, rng);  // warm-up
       for (int i = 0; i < reps; ++i) r.ns.push_back(RunOnce(*model, n_prompt, n_gen, ctx, rng));
       results.push_back(r);
@@ -143,7 +150,7 @@ int RunBench(int argc, char** argv) {
       for (double ns : r.ns) ns_int.push_back(static_cast<uint64_t>(ns));
       rows.push_back({{"build_commit", "bitnet-npu"},
                       {"build_number", 0},
-                      {"backends", device_line},
+                      {"backends", r.backend},
                       {"model_filename", path},
                       {"model_type", model_type},
                       {"model_size", static_cast<uint64_t>(file_bytes)},
@@ -170,7 +177,7 @@ int RunBench(int argc, char** argv) {
     const std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
     std::printf("| %s | %s | %.2f B | %s | %d | %s | %.2f ± %.2f |\n", model_type.c_str(),
                 file_bytes > 0 ? HumanBytes(file_bytes).c_str() : "-", n_params / 1e9,
-                device_line.substr(0, device_line.find(" —")).c_str(), r.threads, test.c_str(), Mean(ts), StdDev(ts));
+                r.backend.c_str(), r.threads, test.c_str(), Mean(ts), StdDev(ts));
   }
   return 0;
 }
