@@ -148,6 +148,7 @@ void Transformer::NormQuantize(const float* x, int64_t width, const std::vector<
 }
 
 void Transformer::BitLinear(const BitLinearWeights& w, const QuantizedBatch& in, int n, float* out) {
+  if (!w.block_scales.empty()) return BitLinearBlockScaled(w, in, n, out);
   const int64_t rows = w.w.rows;
   acc_.resize(static_cast<size_t>(n) * rows);  // [n][rows] exact int32
   backend_.MatMul(w.handle, in.q.data(), in.sums.data(), n, acc_.data());
@@ -158,6 +159,28 @@ void Transformer::BitLinear(const BitLinearWeights& w, const QuantizedBatch& in,
         out[t * rows + r] = static_cast<float>(acc_[t * rows + r]) * k;
     }
   }
+}
+
+void Transformer::BitLinearBlockScaled(const BitLinearWeights& w, const QuantizedBatch& in, int n, float* out) {
+  const int64_t rows = w.w.rows, cols = w.w.cols;
+  const int64_t n_blocks = (cols + kScaleBlock - 1) / kScaleBlock;
+  pool_.ParallelFor(rows, 8, [&](int64_t begin, int64_t end) {
+    std::vector<int8_t> row(static_cast<size_t>(cols));
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t c = 0; c < cols; ++c) row[c] = TernaryAt(w.w, r, c);
+      const float* d = w.block_scales.data() + r * n_blocks;
+      for (int t = 0; t < n; ++t) {
+        const int8_t* x = in.q.data() + t * in.cols_padded;
+        float sum = 0.0f;
+        for (int64_t b = 0; b < n_blocks; ++b) {
+          int32_t dot = 0;  // exact: at most 256 * 128 in magnitude
+          for (int64_t c = b * kScaleBlock; c < std::min(cols, (b + 1) * kScaleBlock); ++c) dot += row[c] * x[c];
+          sum += d[b] * static_cast<float>(dot);
+        }
+        out[t * rows + r] = sum / in.scales[t];
+      }
+    }
+  });
 }
 
 // logits[t] = output . final_norm(x[t]) for t < n.

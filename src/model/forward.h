@@ -35,6 +35,8 @@ class Transformer {
   void FfnBlock(int layer, int n);
   // out [n][rows] = (W . xq) * s / a, the scale s chosen by row range.
   void BitLinear(const BitLinearWeights& w, const QuantizedBatch& in, int n, float* out);
+  // The exact, slower form for per-block scales: int32 dot per 256-weight block.
+  void BitLinearBlockScaled(const BitLinearWeights& w, const QuantizedBatch& in, int n, float* out);
   // xq[t] = quantize(rmsnorm(x[t], weight)) for t < n.
   void NormQuantize(const float* x, int64_t width, const std::vector<float>& weight, int n, QuantizedBatch& out);
   void Attend(int layer, int n, int start_pos, KvCache::Impl& cache);

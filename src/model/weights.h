@@ -20,9 +20,16 @@ struct RowRangeScale {
   float scale = 1.0f;
 };
 
+// Weights per scale block when a file gives each 256-weight block of a row its
+// own scale (ggml's TQ1_0/TQ2_0 can; BitNet-converted files never do).
+inline constexpr int64_t kScaleBlock = 256;
+
 struct BitLinearWeights {
   TernaryMatrixView w;                // [out][in], packed
   std::vector<RowRangeScale> ranges;  // cover [0, out) in order
+  // Empty, or [out][ceil(in / kScaleBlock)] scales d_b: then
+  // y = sum_b d_b * (Wt_b . xq_b) / a and `ranges` only name the parts (scale 1).
+  std::vector<float> block_scales;
   int handle = -1;                    // the backend's handle after Upload
 };
 
