@@ -1,0 +1,71 @@
+// The server's slots: each is a Generator with its own KV cache, so a slot
+// keeps the tokens of its last request and a new prompt that starts the same
+// way only runs its new tokens. Requests queue in arrival order for a free
+// slot, with a bounded wait.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "bitnet/bitnet.h"
+
+namespace bitnet::server {
+
+class SlotPool {
+ public:
+  SlotPool(Model& model, int n_slots, int context_length);
+  ~SlotPool();
+
+  // A slot held by one request; returned to the pool when destroyed.
+  class Lease {
+   public:
+    Lease(SlotPool& pool, int index) : pool_(pool), index_(index) {}
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Generator& generator();
+    int index() const { return index_; }
+
+   private:
+    SlotPool& pool_;
+    int index_;
+  };
+
+  // Waits (first come, first served) up to `timeout` for a free slot and takes
+  // the free one whose cached tokens share the longest prefix with `prompt`.
+  // Returns null on timeout or after Shutdown().
+  std::unique_ptr<Lease> Acquire(std::span<const int32_t> prompt, std::chrono::milliseconds timeout);
+  // Wakes every waiter with a null lease and refuses new ones.
+  void Shutdown();
+
+  int size() const { return static_cast<int>(slots_.size()); }
+  int context_length() const { return context_length_; }
+  int waiting() const;
+  int busy() const;
+
+ private:
+  struct Slot {
+    std::unique_ptr<Generator> generator;
+    bool busy = false;
+    uint64_t last_used = 0;
+  };
+  void Release(int index);
+  int PickFree(std::span<const int32_t> prompt) const;  // caller holds mu_
+
+  const int context_length_;
+  std::vector<Slot> slots_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::list<uint64_t> queue_;  // tickets of waiting requests, oldest first
+  uint64_t next_ticket_ = 0;
+  uint64_t use_clock_ = 0;
+  int n_busy_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace bitnet::server
