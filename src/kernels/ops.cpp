@@ -21,7 +21,7 @@ void RmsNormScalar(const float* x, const float* w, int64_t n, float eps, float* 
 
 RopeTable::RopeTable(int head_dim_in, double theta) : head_dim(head_dim_in), inv_freq(head_dim_in / 2) {
   for (int i = 0; i < head_dim / 2; ++i)
-    inv_freq[i] = static_cast<float>(1.0 / std::pow(theta, (2.0 * i) / head_dim));
+    inv_freq[i] = 1.0 / std::pow(theta, (2.0 * i) / head_dim);
 }
 
 void RopeTable::Angles(int pos, float* cos_out, float* sin_out) const {

@@ -13,7 +13,7 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out);
 // i < head_dim / 2, angle = pos * theta^(-2i / head_dim).
 struct RopeTable {
   int head_dim = 0;
-  std::vector<float> inv_freq;  // [head_dim / 2]
+  std::vector<double> inv_freq;  // [head_dim / 2]; double so angles at position 4095 stay exact to float precision
   RopeTable(int head_dim, double theta);
   void Angles(int pos, float* cos_out, float* sin_out) const;
 };
