@@ -117,6 +117,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
         // The engine's own checks (bitnet::Error) describe a request it cannot serve.
         SendError(res, ApiError(500, e.what(), "", "internal_error", "server_error"));
       }
+      // Counted before the response leaves, so a client that reads /metrics
+      // right after its reply sees its own request.
+      st.metrics.CountRequest(EndpointLabel(req.path), res.status);
     };
   };
   auto completions = [](bool chat) {
@@ -133,9 +136,12 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   s.http.Post("/detokenize", route(false, true, HandleDetokenize));
   s.http.Get("/metrics", route(false, false, HandleMetrics));
 
-  s.http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-    // Only fill in statuses httplib set itself (no route, body too large, ...).
+  s.http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                       httplib::Response& res) {
+    // Only fill in statuses httplib set itself (no route, body too large, ...):
+    // the routes have answered and counted their own.
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    impl_->metrics.CountRequest(EndpointLabel(req.path), res.status);
     std::string message = "HTTP error " + std::to_string(res.status);
     if (res.status == 400) message = "malformed HTTP request";
     if (res.status == 404) message = "no route for " + req.method + " " + req.path;
@@ -152,9 +158,6 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
     } catch (...) {
     }
     SendError(res, ApiError(500, what, "", "internal_error", "server_error"));
-  });
-  s.http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    impl_->metrics.CountRequest(EndpointLabel(req.path), res.status);
   });
 }
 

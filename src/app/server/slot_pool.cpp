@@ -19,8 +19,12 @@ SlotPool::Lease::~Lease() { pool_.Release(index_); }
 Generator& SlotPool::Lease::generator() { return *pool_.slots_[index_].generator; }
 
 int SlotPool::PickFree(std::span<const int32_t> prompt) const {
-  int best = -1;
-  size_t best_shared = 0;
+  // A slot is worth reusing when the prompt keeps at least half of its cache
+  // (llama-server's similarity rule): then the longest shared prefix wins.
+  // Otherwise take an empty slot, else the least recently used one, so a
+  // prompt that merely shares <|begin_of_text|> does not wipe a useful cache.
+  int reuse = -1, empty = -1, oldest = -1;
+  size_t reuse_shared = 0;
   for (int i = 0; i < size(); ++i) {
     const Slot& s = slots_[i];
     if (s.busy) continue;
@@ -28,14 +32,14 @@ int SlotPool::PickFree(std::span<const int32_t> prompt) const {
     const size_t n = std::min(cached.size(), prompt.size());
     const size_t shared = static_cast<size_t>(std::mismatch(cached.begin(), cached.begin() + n, prompt.begin()).first -
                                               cached.begin());
-    // Ties go to the least recently used slot, so a cache worth keeping
-    // survives longest.
-    if (best < 0 || shared > best_shared || (shared == best_shared && s.last_used < slots_[best].last_used)) {
-      best = i;
-      best_shared = shared;
+    if (shared > 0 && 2 * shared >= cached.size() && shared > reuse_shared) {
+      reuse = i;
+      reuse_shared = shared;
     }
+    if (cached.empty() && empty < 0) empty = i;
+    if (oldest < 0 || s.last_used < slots_[oldest].last_used) oldest = i;
   }
-  return best;
+  return reuse >= 0 ? reuse : empty >= 0 ? empty : oldest;
 }
 
 std::unique_ptr<SlotPool::Lease> SlotPool::Acquire(std::span<const int32_t> prompt, std::chrono::milliseconds timeout) {

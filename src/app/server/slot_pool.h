@@ -37,7 +37,9 @@ class SlotPool {
   };
 
   // Waits (first come, first served) up to `timeout` for a free slot and takes
-  // the free one whose cached tokens share the longest prefix with `prompt`.
+  // the free one whose cached tokens share the longest prefix with `prompt`
+  // (when that keeps at least half of its cache; else an empty or the least
+  // recently used slot).
   // Returns null on timeout or after Shutdown().
   std::unique_ptr<Lease> Acquire(std::span<const int32_t> prompt, std::chrono::milliseconds timeout);
   // Wakes every waiter with a null lease and refuses new ones.
