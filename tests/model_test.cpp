@@ -188,3 +188,29 @@ TEST(ModelTest, GeneratorReusesTheCachedPrefix) {
 
 }  // namespace
 }  // namespace bitnet::testing
+
+namespace bitnet::testing {
+namespace {
+
+TEST(ModelTest, SamplingDefaultsComeFromGenerationConfigAndSurviveConversion) {
+  TempDir dir;
+  const std::string path = MakeTinyModel(dir, "m");
+  {
+    auto model = Model::Load(path, CpuOptions());
+    EXPECT_FLOAT_EQ(model->DefaultSampling().temperature, 0.6f);  // synth writes the published config
+    EXPECT_FLOAT_EQ(model->DefaultSampling().top_p, 0.9f);
+  }
+  std::ofstream(path + "/generation_config.json") << R"({"temperature": 0.3, "top_p": 0.5, "top_k": 7})";
+  ConvertModel(path, dir / "m.gguf");
+  for (const std::string& p : {path, dir / "m.gguf"}) {
+    auto model = Model::Load(p, CpuOptions());
+    EXPECT_FLOAT_EQ(model->DefaultSampling().temperature, 0.3f) << p;
+    EXPECT_FLOAT_EQ(model->DefaultSampling().top_p, 0.5f) << p;
+    EXPECT_EQ(model->DefaultSampling().top_k, 7) << p;
+  }
+  std::ofstream(path + "/generation_config.json") << R"({"top_p": 7})";
+  EXPECT_THROW(Model::Load(path, CpuOptions()), std::exception);
+}
+
+}  // namespace
+}  // namespace bitnet::testing

@@ -59,6 +59,16 @@ struct ChatTurn {
   std::string content;
 };
 
+struct SamplingParams {
+  float temperature = 0.6f;  // 0: greedy
+  int top_k = 40;            // 0: off
+  float top_p = 0.9f;        // 1: off
+  float min_p = 0.0f;        // 0: off
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  uint64_t seed = 0;
+};
+
 class Model {
  public:
   // MODEL is a Hugging Face directory (config.json + safetensors) or a GGUF
@@ -90,6 +100,10 @@ class Model {
   std::vector<int32_t> EncodeChat(std::span<const ChatTurn> messages, bool add_generation_prompt = true) const;
   bool IsEndOfGeneration(int32_t id) const;  // <|eot_id|> or <|end_of_text|>
 
+  // The model's own sampling defaults: an HF directory's generation_config.json
+  // (carried into converted files), else the published temperature 0.6, top-p 0.9.
+  const SamplingParams& DefaultSampling() const;
+
   struct Impl;
 
  private:
@@ -111,15 +125,6 @@ class TextStream {
   std::unique_ptr<Impl> impl_;
 };
 
-struct SamplingParams {
-  float temperature = 0.6f;  // 0: greedy
-  int top_k = 40;            // 0: off
-  float top_p = 0.9f;        // 1: off
-  float min_p = 0.0f;        // 0: off
-  float repeat_penalty = 1.0f;
-  int repeat_last_n = 64;
-  uint64_t seed = 0;
-};
 
 // Picks the next token from logits. Same seed + same logits -> same tokens.
 class Sampler {

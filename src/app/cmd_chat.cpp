@@ -43,8 +43,8 @@ int RunChat(int argc, char** argv) {
   args.Value({"-sys", "--system"}, "TEXT", "system message");
   args.Value({"-n", "--n-predict"}, "N", "most tokens per reply (-1: until end of turn or context)", "-1");
   if (!args.Parse(argc, argv)) return 0;
-  const SamplingParams sampling = SamplingFrom(args);
   auto model = Model::Load(ModelPathFrom(args), ModelOptionsFrom(args));
+  const SamplingParams sampling = SamplingFrom(args, *model);
   const int ctx = ContextFrom(args, *model);
   const int n_predict = args.Int("--n-predict");
   const bool interactive = isatty(STDIN_FILENO) != 0;

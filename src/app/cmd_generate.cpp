@@ -45,8 +45,8 @@ int RunGenerate(int argc, char** argv) {
   if (!args.Parse(argc, argv)) return 0;
   const int n_predict = args.Int("--n-predict");
   Check(n_predict >= 0, "-n", "must be >= 0");
-  const SamplingParams sampling = SamplingFrom(args);
   auto model = Model::Load(ModelPathFrom(args), ModelOptionsFrom(args));
+  const SamplingParams sampling = SamplingFrom(args, *model);
   const std::vector<int32_t> prompt = PromptFrom(args, *model);
   const int ctx = ContextFrom(args, *model);
   Check(static_cast<int>(prompt.size()) < ctx, "prompt",

@@ -39,21 +39,21 @@ int ContextFrom(const Args& args, const Model& model) {
 
 void AddSamplingFlags(Args& args) {
   args.Value({"-s", "--seed"}, "N", "random seed (-1: random)", "-1");
-  args.Value({"--temp"}, "T", "temperature (0: greedy)", "0.6");
-  args.Value({"--top-k"}, "N", "top-k sampling (0: off)", "40");
-  args.Value({"--top-p"}, "P", "top-p sampling (1: off)", "0.9");
+  args.Value({"--temp"}, "T", "temperature, 0: greedy (default: the model's generation config, 0.6)");
+  args.Value({"--top-k"}, "N", "top-k sampling, 0: off (default: the model's, else 40)");
+  args.Value({"--top-p"}, "P", "top-p sampling, 1: off (default: the model's generation config, 0.9)");
   args.Value({"--min-p"}, "P", "min-p sampling (0: off)", "0");
   args.Value({"--repeat-penalty"}, "F", "repetition penalty (1: off)", "1.0");
   args.Value({"--repeat-last-n"}, "N", "tokens the penalty looks back over (-1: all)", "64");
 }
 
-SamplingParams SamplingFrom(const Args& args) {
-  SamplingParams p;
+SamplingParams SamplingFrom(const Args& args, const Model& model) {
+  SamplingParams p = model.DefaultSampling();
   const int64_t seed = args.Int64("--seed");
   p.seed = seed < 0 ? static_cast<uint64_t>(std::random_device{}()) : static_cast<uint64_t>(seed);
-  p.temperature = args.Float("--temp");
-  p.top_k = args.Int("--top-k");
-  p.top_p = args.Float("--top-p");
+  if (args.Has("--temp")) p.temperature = args.Float("--temp");
+  if (args.Has("--top-k")) p.top_k = args.Int("--top-k");
+  if (args.Has("--top-p")) p.top_p = args.Float("--top-p");
   p.min_p = args.Float("--min-p");
   p.repeat_penalty = args.Float("--repeat-penalty");
   p.repeat_last_n = args.Int("--repeat-last-n");

@@ -15,7 +15,8 @@ int ContextFrom(const Args& args, const Model& model);
 
 // -s, --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n.
 void AddSamplingFlags(Args& args);
-SamplingParams SamplingFrom(const Args& args);
+// Flags given on the command line override the model's own defaults.
+SamplingParams SamplingFrom(const Args& args, const Model& model);
 
 // A tokenizer-independent model path: -m or the first positional.
 std::string ModelPathFrom(const Args& args);

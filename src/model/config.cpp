@@ -41,6 +41,34 @@ void ValidateConfig(const ModelConfig& c, const std::string& where) {
   Check(c.max_context > 0, where, "max_position_embeddings must be positive");
 }
 
+SamplingParams ReadGenerationConfig(const std::string& path) {
+  SamplingParams p;
+  std::ifstream in(path);
+  if (!in.good()) return p;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": not valid JSON: " + e.what());
+  }
+  Check(j.is_object(), path, "not a JSON object");
+  if (j.contains("do_sample") && j["do_sample"].is_boolean() && !j["do_sample"].get<bool>()) p.temperature = 0.0f;
+  if (j.contains("temperature") && p.temperature > 0) {
+    Check(j["temperature"].is_number() && j["temperature"].get<double>() >= 0, path, "field 'temperature' must be a number >= 0");
+    p.temperature = j["temperature"].get<float>();
+  }
+  if (j.contains("top_p")) {
+    Check(j["top_p"].is_number() && j["top_p"].get<double>() > 0 && j["top_p"].get<double>() <= 1, path,
+          "field 'top_p' must be in (0, 1]");
+    p.top_p = j["top_p"].get<float>();
+  }
+  if (j.contains("top_k")) {
+    Check(j["top_k"].is_number_integer() && j["top_k"].get<int64_t>() >= 0, path, "field 'top_k' must be an integer >= 0");
+    p.top_k = j["top_k"].get<int>();
+  }
+  return p;
+}
+
 HfConfig ReadHfConfig(const std::string& path) {
   std::ifstream in(path);
   Check(in.good(), path, "cannot open");

@@ -20,6 +20,10 @@ struct HfConfig {
 // Reads and validates config.json; throws Error naming the file and field.
 HfConfig ReadHfConfig(const std::string& path);
 
+// Sampling defaults from generation_config.json (temperature, top_p, top_k);
+// the published defaults when the file is absent. Throws Error on bad values.
+SamplingParams ReadGenerationConfig(const std::string& path);
+
 // Checks the shape relations the forward pass relies on; throws Error naming `where`.
 void ValidateConfig(const ModelConfig& c, const std::string& where);
 

@@ -150,6 +150,7 @@ ModelWeights LoadHfDirectory(const std::string& dir, const std::string& packed_s
     m.scale_convention = "absmean scales computed from bf16 master weights at load";
   }
   m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (config.json hidden_act)";
+  m.sampling = ReadGenerationConfig((fs::path(dir) / "generation_config.json").string());
 
   const int64_t hidden = c.hidden, ffn = c.ffn, hd = c.head_dim;
   const int64_t q_rows = c.n_heads * hd, kv_rows = c.n_kv_heads * hd;

@@ -108,6 +108,8 @@ std::vector<float> Model::Forward(std::span<const int32_t> tokens, KvCache& cach
   return logits;
 }
 
+const SamplingParams& Model::DefaultSampling() const { return impl_->weights.sampling; }
+
 bool Model::has_tokenizer() const { return impl_->tokenizer != nullptr; }
 
 const Tokenizer& Model::Impl::tok() const {

@@ -56,6 +56,7 @@ struct ModelWeights {
   std::string format;          // where the ternary weights came from: "hf-bf16", "hf-packed", ...
   std::string scale_convention;  // how weight scales were read, for `bitnet info`
   std::string activation_note;   // why relu^2 or SiLU was chosen
+  SamplingParams sampling;       // generation defaults that travel with the model
 
   // Whatever the views above point into: memory maps and owned buffers.
   std::vector<std::shared_ptr<const void>> storage;
