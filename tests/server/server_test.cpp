@@ -489,6 +489,7 @@ TEST_F(ServerTest, OversizedBodyIsRejected) {
   // The server may answer before the client has sent everything; either way
   // it must refuse, never run the request.
   if (r) ExpectErrorObject({r->status, r->body}, 413);
+  EXPECT_GE(Metric("bitnet_requests_total{endpoint=\"/v1/completions\",status=\"413\"}"), 1);
   httplib::Client after = Client();
   EXPECT_EQ(Get(after, "/health").status, 200);
 }

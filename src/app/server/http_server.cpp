@@ -196,15 +196,20 @@ void Server::SetModel(std::unique_ptr<Model> model) {
   Check(!s.ready, "server", "a model is already set");
   const int max = model->config().max_context;
   const int ctx = s.options.context_length > 0 ? std::min(s.options.context_length, max) : max;
+  std::lock_guard<std::mutex> lock(s.model_mu);
   s.pool = std::make_unique<SlotPool>(*model, s.options.parallel, ctx);
   s.model = std::move(model);
+  if (s.stopping) s.pool->Shutdown();  // stopped while loading: take no requests
   s.ready.store(true, std::memory_order_release);
 }
 
 void Server::Stop() {
   Impl& s = *impl_;
-  s.stopping = true;  // running generations see this at their next token
-  if (s.pool) s.pool->Shutdown();
+  {
+    std::lock_guard<std::mutex> model_lock(s.model_mu);
+    s.stopping = true;  // running generations see this at their next token
+    if (s.pool) s.pool->Shutdown();
+  }
   std::unique_lock<std::mutex> lock(s.listen_mu);
   if (!s.listen_started) {
     s.listen_done = true;  // a later Listen() returns at once

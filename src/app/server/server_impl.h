@@ -21,7 +21,9 @@ struct Server::Impl {
   ServerOptions options;
   httplib::Server http;
   Metrics metrics;
-  // Written once by SetModel before `ready` turns true; read-only afterwards.
+  // Written once by SetModel before `ready` turns true; read-only afterwards
+  // (handlers read them only after seeing `ready`; Stop takes model_mu).
+  std::mutex model_mu;
   std::unique_ptr<Model> model;
   std::unique_ptr<SlotPool> pool;
   std::atomic<bool> ready{false};
