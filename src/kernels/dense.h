@@ -20,6 +20,13 @@ struct DenseMatrixView {
   int64_t cols = 0;
   const void* data = nullptr;
   const float* row_scales = nullptr;  // kI8Row only
+  const int32_t* row_sums = nullptr;  // kI8Row, optional: sum_c q[r][c] (output_int8.h)
+
+  // A float matrix may carry its int8-per-row form precomputed (a converted
+  // file stores it), so choosing int8 at load is a pointer swap, not a pass.
+  const int8_t* int8_data = nullptr;
+  const float* int8_scales = nullptr;
+  const int32_t* int8_sums = nullptr;
 
   int64_t bytes_per_element() const { return type == DenseType::kF32 ? 4 : type == DenseType::kI8Row ? 1 : 2; }
 };

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/attention.h"
 #include "kernels/dense.h"
+#include "kernels/output_int8.h"
 #include "kernels/quantize.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -42,6 +44,11 @@ void Transformer::ForwardChunk(const int32_t* tokens, int n, int start_pos, KvCa
   const ModelConfig& c = w_.config;
   x_.resize(static_cast<size_t>(n) * c.hidden);  // x: [n][hidden]
   for (int t = 0; t < n; ++t) DenseRow(w_.embed, tokens[t], x_.data() + static_cast<size_t>(t) * c.hidden);
+  // The RoPE angles depend on the position only: once per chunk, not per layer.
+  const int half = c.head_dim / 2;
+  rope_cos_.resize(static_cast<size_t>(n) * half);
+  rope_sin_.resize(static_cast<size_t>(n) * half);
+  for (int t = 0; t < n; ++t) rope_.Angles(start_pos + t, rope_cos_.data() + t * half, rope_sin_.data() + t * half);
   for (int l = 0; l < c.n_layers; ++l) {
     AttentionBlock(l, n, start_pos, cache);
     FfnBlock(l, n);
@@ -60,17 +67,17 @@ void Transformer::AttentionBlock(int layer, int n, int start_pos, KvCache::Impl&
   qkv_.resize(static_cast<size_t>(n) * qkv_dim);  // [n][q | k | v]
   BitLinear(L.qkv, xq_hidden_, n, qkv_.data());
 
-  std::vector<float> cos(c.head_dim / 2), sin(c.head_dim / 2);
-  for (int t = 0; t < n; ++t) {
+  const int half = c.head_dim / 2;
+  ForEachToken(n, [&](int t) {
     float* q = qkv_.data() + t * qkv_dim;  // [H][D]
     float* k = q + q_dim;                  // [Hkv][D]
     float* v = k + kv_dim;                 // [Hkv][D]
-    rope_.Angles(start_pos + t, cos.data(), sin.data());
-    ApplyRope(q, c.n_heads, c.head_dim, cos.data(), sin.data());
-    ApplyRope(k, c.n_kv_heads, c.head_dim, cos.data(), sin.data());
-    std::copy(k, k + kv_dim, cache.key(layer, start_pos + t));
-    std::copy(v, v + kv_dim, cache.value(layer, start_pos + t));
-  }
+    const float* cos = rope_cos_.data() + t * half;
+    const float* sin = rope_sin_.data() + t * half;
+    ApplyRope(q, c.n_heads, c.head_dim, cos, sin);
+    ApplyRope(k, c.n_kv_heads, c.head_dim, cos, sin);
+    cache.Store(layer, start_pos + t, k, v);
+  });
 
   attn_.resize(static_cast<size_t>(n) * q_dim);  // [n][H][D]
   Attend(layer, n, start_pos, cache);
@@ -78,34 +85,45 @@ void Transformer::AttentionBlock(int layer, int n, int start_pos, KvCache::Impl&
   NormQuantize(attn_.data(), q_dim, L.attn_sub_norm, n, xq_attn_);
   proj_.resize(static_cast<size_t>(n) * c.hidden);  // [n][hidden]
   BitLinear(L.o, xq_attn_, n, proj_.data());
-  for (size_t i = 0; i < proj_.size(); ++i) x_[i] += proj_[i];
+  AddResidual(n);
 }
 
 // Causal GQA: query head h reads KV head h / (H / Hkv); token t sees positions <= start_pos + t.
+// A job is (token, KV head, slice of its query heads): the heads of a slice
+// share every key and value load. Decode has one token and only Hkv KV heads,
+// so the query heads of a group are split until every thread has work.
 void Transformer::Attend(int layer, int n, int start_pos, KvCache::Impl& cache) {
   const ModelConfig& c = w_.config;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
-  const int64_t qkv_dim = q_dim + 2 * static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  const int64_t qkv_dim = q_dim + 2 * kv_dim;
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int context = start_pos + n;
-  scores_.resize(static_cast<size_t>(pool_.size()) * context);  // [threads][context]
-  pool_.RunOnAll([&](int thread) {
-    float* scores = scores_.data() + static_cast<size_t>(thread) * context;
-    for (int64_t job = thread; job < static_cast<int64_t>(n) * c.n_heads; job += pool_.size()) {
-      const int t = static_cast<int>(job / c.n_heads), h = static_cast<int>(job % c.n_heads);
-      const int kv_head = h / group;
-      const float* q = qkv_.data() + t * qkv_dim + static_cast<int64_t>(h) * c.head_dim;
+  int slices = 1;
+  while (slices < group && static_cast<int64_t>(n) * c.n_kv_heads * slices < 2 * pool_.size() &&
+         group % (slices * 2) == 0)
+    slices *= 2;
+  const int heads_per_slice = group / slices;
+  const int64_t jobs = static_cast<int64_t>(n) * c.n_kv_heads * slices;
+  scores_.resize(static_cast<size_t>(pool_.size()) * heads_per_slice * context);  // [threads][heads][context]
+  const uint8_t* keys = static_cast<const uint8_t*>(cache.keys(layer));
+  const uint8_t* values = static_cast<const uint8_t*>(cache.values(layer));
+  const int64_t head_bytes = static_cast<int64_t>(c.head_dim) * cache.element_bytes();
+  pool_.ParallelFor(jobs, 1, [&](int64_t begin, int64_t end) {
+    const int thread = ThreadOfRange(begin, jobs);
+    float* scores = scores_.data() + static_cast<size_t>(thread) * heads_per_slice * context;
+    for (int64_t job = begin; job < end; ++job) {
+      const int t = static_cast<int>(job / (c.n_kv_heads * slices));
+      const int kv_head = static_cast<int>(job / slices % c.n_kv_heads);
+      const int h0 = kv_head * group + static_cast<int>(job % slices) * heads_per_slice;
+      const float* q = qkv_.data() + t * qkv_dim + static_cast<int64_t>(h0) * c.head_dim;
       const int seen = start_pos + t + 1;
-      for (int p = 0; p < seen; ++p)
-        scores[p] = DotF32(q, cache.key(layer, p) + kv_head * c.head_dim, c.head_dim) * scale;
-      Softmax(scores, seen);
-      float* out = attn_.data() + t * q_dim + static_cast<int64_t>(h) * c.head_dim;
-      std::fill(out, out + c.head_dim, 0.0f);
-      for (int p = 0; p < seen; ++p) {
-        const float* v = cache.value(layer, p) + kv_head * c.head_dim;
-        for (int d = 0; d < c.head_dim; ++d) out[d] += scores[p] * v[d];
-      }
+      AttentionScores(q, heads_per_slice, keys + kv_head * head_bytes, cache.type, kv_dim, seen, c.head_dim, scale,
+                      scores, context);
+      for (int g = 0; g < heads_per_slice; ++g) Softmax(scores + static_cast<int64_t>(g) * context, seen);
+      AttentionValues(scores, heads_per_slice, context, values + kv_head * head_bytes, cache.type, kv_dim, seen,
+                      c.head_dim, attn_.data() + t * q_dim + static_cast<int64_t>(h0) * c.head_dim);
     }
   });
 }
@@ -121,19 +139,19 @@ void Transformer::FfnBlock(int layer, int n) {
   BitLinear(L.gate_up, xq_hidden_, n, gate_up_.data());
 
   ffn_.resize(static_cast<size_t>(n) * F);  // [n][F]
-  for (int t = 0; t < n; ++t) {
+  ForEachToken(n, [&](int t) {
     const float* gate = gate_up_.data() + t * 2 * F;
     const float* up = gate + F;
     if (c.relu2)
       Relu2Gate(gate, up, F, ffn_.data() + t * F);
     else
       SiluGate(gate, up, F, ffn_.data() + t * F);
-  }
+  });
 
   NormQuantize(ffn_.data(), F, L.ffn_sub_norm, n, xq_ffn_);
   proj_.resize(static_cast<size_t>(n) * c.hidden);  // [n][hidden]
   BitLinear(L.down, xq_ffn_, n, proj_.data());
-  for (size_t i = 0; i < proj_.size(); ++i) x_[i] += proj_[i];
+  AddResidual(n);
 }
 
 void Transformer::NormQuantize(const float* x, int64_t width, const std::vector<float>& weight, int n,
@@ -142,9 +160,35 @@ void Transformer::NormQuantize(const float* x, int64_t width, const std::vector<
   out.q.resize(static_cast<size_t>(n) * out.cols_padded);
   out.sums.resize(n);
   out.scales.resize(n);
-  for (int t = 0; t < n; ++t)
+  ForEachToken(n, [&](int t) {
     out.scales[t] = RmsNormQuantizeInt8(x + t * width, weight.data(), width, w_.config.norm_eps, out.cols_padded,
                                         out.q.data() + t * out.cols_padded, &out.sums[t]);
+  });
+}
+
+void Transformer::ForEachToken(int n, const std::function<void(int)>& fn) {
+  if (n == 1) return fn(0);  // decode: not worth waking the pool for one row
+  pool_.ParallelFor(n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) fn(static_cast<int>(t));
+  });
+}
+
+void Transformer::AddResidual(int n) {
+  const int64_t hidden = w_.config.hidden;
+  ForEachToken(n, [&](int t) {
+    float* x = x_.data() + t * hidden;
+    const float* p = proj_.data() + t * hidden;
+    for (int64_t i = 0; i < hidden; ++i) x[i] += p[i];
+  });
+}
+
+// The index of the thread ParallelFor(total, 1, ...) hands the range starting
+// at begin, so each thread gets its own scratch.
+int Transformer::ThreadOfRange(int64_t begin, int64_t total) const {
+  const int threads = static_cast<int>(std::min<int64_t>(pool_.size(), total));
+  for (int t = threads - 1; t > 0; --t)
+    if (begin >= total * t / threads) return t;
+  return 0;
 }
 
 void Transformer::BitLinear(const BitLinearWeights& w, const QuantizedBatch& in, int n, float* out) {
@@ -183,16 +227,28 @@ void Transformer::BitLinearBlockScaled(const BitLinearWeights& w, const Quantize
   });
 }
 
-// logits[t] = output . final_norm(x[t]) for t < n.
+// logits[t] = output . final_norm(x[t]) for t < n. With the int8 output
+// matrix the normed vector is quantized per token like a BitLinear input, so
+// the pass is an integer dot at the speed memory delivers the rows.
 void Transformer::Logits(const float* x, int n, float* logits) {
   const ModelConfig& c = w_.config;
+  const DenseMatrixView& out_matrix = w_.output;
   std::vector<float> normed(static_cast<size_t>(c.hidden));
+  std::vector<int8_t> xq(static_cast<size_t>(c.hidden));
   for (int t = 0; t < n; ++t) {
     RmsNorm(x + static_cast<size_t>(t) * c.hidden, w_.final_norm.data(), c.hidden, c.norm_eps, normed.data());
     float* out = logits + static_cast<size_t>(t) * c.vocab;
-    pool_.ParallelFor(c.vocab, 64, [&](int64_t begin, int64_t end) {
-      MatVecDense(w_.output, begin, end, normed.data(), out + begin);
-    });
+    if (out_matrix.type == DenseType::kI8Row) {
+      int32_t sum = 0;
+      const float inv_a = 1.0f / QuantizeActivationsInt8(normed.data(), c.hidden, c.hidden, xq.data(), &sum);
+      pool_.ParallelFor(c.vocab, 64, [&](int64_t begin, int64_t end) {
+        MatVecInt8Rows(out_matrix, begin, end, xq.data(), inv_a, out + begin);
+      });
+    } else {
+      pool_.ParallelFor(c.vocab, 64, [&](int64_t begin, int64_t end) {
+        MatVecDense(out_matrix, begin, end, normed.data(), out + begin);
+      });
+    }
   }
 }
 

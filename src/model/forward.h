@@ -1,6 +1,7 @@
 // The BitNet b1.58 forward pass (DESIGN.md section 2) over the kernel layer.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "backend/backend.h"
@@ -41,11 +42,17 @@ class Transformer {
   void NormQuantize(const float* x, int64_t width, const std::vector<float>& weight, int n, QuantizedBatch& out);
   void Attend(int layer, int n, int start_pos, KvCache::Impl& cache);
   void Logits(const float* x, int n, float* logits);
+  // fn(t) for t < n, tokens split over the pool (inline for one token).
+  void ForEachToken(int n, const std::function<void(int)>& fn);
+  // x_ += proj_ over n tokens.
+  void AddResidual(int n);
+  int ThreadOfRange(int64_t begin, int64_t total) const;
 
   ModelWeights& w_;
   Backend& backend_;
   ThreadPool& pool_;
   RopeTable rope_;
+  std::vector<float> rope_cos_, rope_sin_;  // [n][head_dim / 2] for the chunk's positions
 
   // Scratch, sized for a chunk of up to kMaxChunk tokens.
   static constexpr int kMaxChunk = 128;
@@ -55,7 +62,7 @@ class Transformer {
   std::vector<float> gate_up_;   // [n][2 F]
   std::vector<float> ffn_;       // [n][F]
   std::vector<float> proj_;      // [n][hidden] output of o / down
-  std::vector<float> scores_;    // [threads][context]
+  std::vector<float> scores_;    // [threads][query heads per job][context]
   std::vector<int32_t> acc_;     // [n][max rows] int32 BitLinear results
   QuantizedBatch xq_hidden_, xq_attn_, xq_ffn_;
 };

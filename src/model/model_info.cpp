@@ -1,32 +1,57 @@
 #include <cmath>
 #include <sstream>
 
+#include "kernels/output_int8.h"
 #include "model/model_impl.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace bitnet {
+
+// What --output-type auto means (docs/PERFORMANCE.md has the measurements).
+constexpr const char* kAutoOutputType = "bf16";
+
+
+namespace {
+
+// The int8-per-row form of a float matrix, built in parallel straight into
+// the buffers the weights keep (no full-size temporary).
+void BuildInt8Output(ModelWeights& m) {
+  const DenseMatrixView src = m.output;
+  auto q = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(src.rows * src.cols));
+  auto scales = std::make_shared<std::vector<float>>(static_cast<size_t>(src.rows));
+  auto sums = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(src.rows));
+  ThreadPool pool(ThreadPool::HardwareThreads());
+  pool.ParallelFor(src.rows, 256, [&](int64_t begin, int64_t end) {
+    DenseMatrixView part = src;
+    part.rows = end - begin;
+    part.data = static_cast<const uint8_t*>(src.data) + begin * src.cols * src.bytes_per_element();
+    int8_t* out = q->data() + begin * src.cols;
+    QuantizeDenseRowsInt8(part, out, scales->data() + begin);
+    Int8RowSums(out, part.rows, src.cols, sums->data() + begin);
+  });
+  m.storage.push_back(q);
+  m.storage.push_back(scales);
+  m.storage.push_back(sums);
+  m.output.int8_data = q->data();
+  m.output.int8_scales = scales->data();
+  m.output.int8_sums = sums->data();
+}
+
+}  // namespace
 
 void ApplyOutputType(ModelWeights& m, const std::string& output_type) {
   Check(output_type == "auto" || output_type == "bf16" || output_type == "int8", "--output-type",
         "expected auto, bf16 or int8, got '" + output_type + "'");
-  if (output_type != "int8" || m.output.type == DenseType::kI8Row) return;
-  // int8 per row: q = round_half_even(w * 127 / max|w_row|), value = q * max/127.
-  const DenseMatrixView src = m.output;
-  std::vector<int8_t> q(static_cast<size_t>(src.rows * src.cols));
-  std::vector<float> scales(static_cast<size_t>(src.rows));
-  std::vector<float> row(static_cast<size_t>(src.cols));
-  for (int64_t r = 0; r < src.rows; ++r) {
-    DenseRow(src, r, row.data());
-    float max_abs = 0.0f;
-    for (float v : row) max_abs = std::max(max_abs, std::fabs(v));
-    const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
-    for (int64_t c = 0; c < src.cols; ++c)
-      q[r * src.cols + c] = static_cast<int8_t>(std::clamp(std::nearbyint(row[c] / scale), -127.0f, 127.0f));
-    scales[r] = scale;
-  }
-  m.output.type = DenseType::kI8Row;
-  m.output.data = m.Own(std::move(q));
-  m.output.row_scales = m.Own(std::move(scales));
+  const std::string chosen = output_type == "auto" ? kAutoOutputType : output_type;
+  if (chosen != "int8" || m.output.type == DenseType::kI8Row) return;
+  // A converted file carries the int8 form; other sources build it here.
+  if (m.output.int8_data == nullptr) BuildInt8Output(m);
+  DenseMatrixView& o = m.output;
+  o.type = DenseType::kI8Row;
+  o.data = o.int8_data;
+  o.row_scales = o.int8_scales;
+  o.row_sums = o.int8_sums;
 }
 
 std::string DescribeWeights(const ModelWeights& m, const Tokenizer* tokenizer) {

@@ -5,12 +5,16 @@
 
 #include "formats/ggml_types.h"
 #include "formats/gguf.h"
+#include "kernels/output_int8.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 namespace bitnet {
 namespace {
+
+// ggml's GGML_TYPE_I32 (ggml_types.h names only the types loaders decode).
+constexpr uint32_t kGgmlI32 = 26;
 
 std::string Key(const char* suffix) { return std::string(kNativeArch) + "." + suffix; }
 
@@ -40,6 +44,35 @@ void AddBitLinear(gguf::Writer& w, const std::string& name, const BitLinearWeigh
   std::vector<float>& scales = scale_storage.emplace_back();
   for (const RowRangeScale& r : bl.ranges) scales.push_back(r.scale);
   w.AddTensor(name + ".scale", {scales.size()}, kGgmlF32, scales.data(), scales.size() * 4);
+}
+
+// The output matrix's int8-per-row form, [vocab][hidden] I8 + F32 scale and
+// I32 row sum per row, written beside the float matrix so that choosing the
+// int8 output at load is a memory map, not a quantization pass.
+struct Int8Output {
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  std::vector<int32_t> sums;
+};
+
+void AddInt8Output(gguf::Writer& w, const DenseMatrixView& m, Int8Output& storage) {
+  const int8_t* q = m.int8_data;
+  const float* scales = m.int8_scales;
+  const int32_t* sums = m.int8_sums;
+  if (q == nullptr) {
+    storage.q.resize(static_cast<size_t>(m.rows * m.cols));
+    storage.scales.resize(static_cast<size_t>(m.rows));
+    storage.sums.resize(static_cast<size_t>(m.rows));
+    QuantizeDenseRowsInt8(m, storage.q.data(), storage.scales.data());
+    Int8RowSums(storage.q.data(), m.rows, m.cols, storage.sums.data());
+    q = storage.q.data();
+    scales = storage.scales.data();
+    sums = storage.sums.data();
+  }
+  const auto rows = static_cast<uint64_t>(m.rows), cols = static_cast<uint64_t>(m.cols);
+  w.AddTensor("output_int8.weight", {cols, rows}, kGgmlI8, q, rows * cols);
+  w.AddTensor("output_int8.scale", {rows}, kGgmlF32, scales, rows * 4);
+  w.AddTensor("output_int8.rowsum", {rows}, kGgmlI32, sums, rows * 4);
 }
 
 class NativeReader {
@@ -76,6 +109,24 @@ class NativeReader {
     m.cols = cols;
     m.data = t->data;
     return m;
+  }
+
+  // Attaches output_int8.* to the float output view when the file has them.
+  void AttachInt8Output(DenseMatrixView& m) const {
+    if (f_.FindTensor("output_int8.weight") == nullptr) return;
+    const auto rows = static_cast<uint64_t>(m.rows), cols = static_cast<uint64_t>(m.cols);
+    m.int8_data = reinterpret_cast<const int8_t*>(Tensor("output_int8.weight", kGgmlI8, {cols, rows}).data);
+    m.int8_scales = reinterpret_cast<const float*>(Tensor("output_int8.scale", kGgmlF32, {rows}).data);
+    m.int8_sums = reinterpret_cast<const int32_t*>(Tensor("output_int8.rowsum", kGgmlI32, {rows}).data);
+    // Scales and sums are small; checking them keeps a corrupt file from
+    // producing silent garbage logits (the int8 values cannot be out of range).
+    for (uint64_t r = 0; r < rows; ++r) {
+      if (!(std::isfinite(m.int8_scales[r]) && m.int8_scales[r] >= 0))
+        throw Error(f_.path() + ": tensor 'output_int8.scale': row " + std::to_string(r) +
+                    " has a negative or non-finite scale");
+      if (std::abs(static_cast<int64_t>(m.int8_sums[r])) > 127 * static_cast<int64_t>(cols))
+        throw Error(f_.path() + ": tensor 'output_int8.rowsum': row " + std::to_string(r) + " is out of range");
+    }
   }
 
   BitLinearWeights BitLinear(const std::string& name, int64_t cols, const std::vector<int64_t>& part_rows) const {
@@ -128,6 +179,9 @@ void WriteNativeGguf(const ModelWeights& m, const Tokenizer* tokenizer, const st
   w.SetString(Key("ffn_activation"), c.relu2 ? "relu2" : "silu");
   w.SetString(Key("source_format"), m.format);
   w.SetString(Key("scale_convention"), m.scale_convention);
+  w.SetFloat32(Key("sampling.temperature"), m.sampling.temperature);
+  w.SetFloat32(Key("sampling.top_p"), m.sampling.top_p);
+  w.SetUint32(Key("sampling.top_k"), static_cast<uint32_t>(m.sampling.top_k));
   w.SetUint32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(c.bos_id));
   w.SetUint32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(c.eos_id));
   if (tokenizer != nullptr) {
@@ -143,6 +197,8 @@ void WriteNativeGguf(const ModelWeights& m, const Tokenizer* tokenizer, const st
   scale_storage.reserve(m.layers.size() * 4);
   AddDense(w, "token_embd.weight", m.embed);
   if (m.output.data != m.embed.data) AddDense(w, "output.weight", m.output);
+  Int8Output int8_storage;
+  if (m.output.type != DenseType::kI8Row) AddInt8Output(w, m.output, int8_storage);
   AddVector(w, "output_norm.weight", m.final_norm);
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const LayerWeights& L = m.layers[l];
@@ -187,12 +243,18 @@ ModelWeights LoadNativeGguf(std::shared_ptr<gguf::File> file) {
   m.container = "gguf (bitnet-npu)";
   m.format = f.GetString(Key("source_format"));
   m.scale_convention = f.GetString(Key("scale_convention"));
+  if (f.Has(Key("sampling.temperature"))) {
+    m.sampling.temperature = static_cast<float>(f.GetFloat(Key("sampling.temperature")));
+    m.sampling.top_p = static_cast<float>(f.GetFloat(Key("sampling.top_p")));
+    m.sampling.top_k = static_cast<int>(f.GetUint(Key("sampling.top_k")));
+  }
   m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (" + Key("ffn_activation") + ")";
 
   NativeReader r(f);
   const int64_t hd = c.head_dim, q_rows = c.n_heads * hd, kv_rows = c.n_kv_heads * hd;
   m.embed = r.Dense("token_embd.weight", c.vocab, c.hidden);
   m.output = f.FindTensor("output.weight") != nullptr ? r.Dense("output.weight", c.vocab, c.hidden) : m.embed;
+  r.AttachInt8Output(m.output);
   m.final_norm = r.Vector("output_norm.weight", c.hidden);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";

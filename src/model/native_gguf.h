@@ -3,6 +3,9 @@
 // read them, so loading is a memory map. Layout (docs/FORMAT.md):
 //   token_embd.weight        BF16/F16/F32  [vocab][hidden]   (tied output)
 //   output.weight            optional, untied output matrix
+//   output_int8.weight       I8 [vocab][hidden]  the output matrix per row in int8,
+//   output_int8.scale        F32 [vocab]         value = q * scale (max|row| / 127),
+//   output_int8.rowsum       I32 [vocab]         sum of each row's q (output_int8.h)
 //   output_norm.weight       F32 [hidden]
 //   blk.N.attn_norm.weight   F32 [hidden]
 //   blk.N.attn_qkv.weight    BITNET_T2 [q+k+v rows][hidden]  (src/kernels/ternary_layout.h)

@@ -1,0 +1,120 @@
+#include "kernels/output_int8.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/w2a8.h"
+
+namespace bitnet {
+
+// output_int8_avx512.cpp, compiled with AVX-512 flags; null-free only on x86.
+void MatVecInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
+                        float* y);
+
+namespace {
+
+inline const int8_t* RowOf(const DenseMatrixView& m, int64_t r) { return static_cast<const int8_t*>(m.data) + r * m.cols; }
+
+// Every variant ends with this expression, so equal int32 dots give equal floats.
+inline float Finish(int32_t dot, float row_scale, float inv_a) { return static_cast<float>(dot) * row_scale * inv_a; }
+
+#if defined(__x86_64__)
+
+[[gnu::target("avx2")]] inline int32_t HorizontalSumI32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// maddubs wants u8 x s8: |x| x sign(q, x) has the same products, and with
+// |x|, |q| <= 127 a pair sum stays below 2 * 127^2 = 32258, so the i16 stage
+// never saturates.
+[[gnu::target("avx2")]] void MatVecAvx2(const DenseMatrixView& m, int64_t row_begin, int64_t row_end,
+                                        const int8_t* xq, float inv_a, float* y) {
+  const int64_t n = m.cols;
+  const int64_t n32 = n / 32 * 32;
+  const __m256i ones = _mm256_set1_epi16(1);
+  constexpr int kRows = 4;
+  int64_t r = row_begin;
+  for (; r + kRows <= row_end; r += kRows) {
+    const int8_t* p[kRows] = {RowOf(m, r), RowOf(m, r + 1), RowOf(m, r + 2), RowOf(m, r + 3)};
+    __m256i acc[kRows] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int64_t c = 0; c < n32; c += 32) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + c));
+      const __m256i ax = _mm256_abs_epi8(x);
+      for (int i = 0; i < kRows; ++i) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p[i] + c));
+        const __m256i pairs = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(q, x));
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(pairs, ones));
+      }
+    }
+    for (int i = 0; i < kRows; ++i) {
+      int32_t dot = HorizontalSumI32(acc[i]);
+      for (int64_t c = n32; c < n; ++c) dot += p[i][c] * xq[c];
+      y[r + i - row_begin] = Finish(dot, m.row_scales[r + i], inv_a);
+    }
+  }
+  if (r < row_end) MatVecInt8RowsScalar(m, r, row_end, xq, inv_a, y + (r - row_begin));
+}
+
+#endif
+
+enum class Variant { kScalar, kAvx2, kVnni };
+
+Variant Choose(const DenseMatrixView& m) {
+  const KernelIsa isa = ActiveW2A8Kernels().isa;
+  if (isa == KernelIsa::kAvx512Vnni && m.row_sums != nullptr) return Variant::kVnni;
+  if (isa == KernelIsa::kAvx512Vnni || isa == KernelIsa::kAvx2) return Variant::kAvx2;
+  return Variant::kScalar;
+}
+
+}  // namespace
+
+void Int8RowSums(const int8_t* q, int64_t rows, int64_t cols, int32_t* sums) {
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t s = 0;
+    for (int64_t c = 0; c < cols; ++c) s += q[r * cols + c];
+    sums[r] = s;
+  }
+}
+
+void MatVecInt8RowsScalar(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
+                          float inv_a, float* y) {
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int8_t* p = RowOf(m, r);
+    int32_t dot = 0;
+    for (int64_t c = 0; c < m.cols; ++c) dot += p[c] * xq[c];
+    y[r - row_begin] = Finish(dot, m.row_scales[r], inv_a);
+  }
+}
+
+void MatVecInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
+                    float* y) {
+  switch (Choose(m)) {
+#if defined(__x86_64__)
+    case Variant::kVnni: return MatVecInt8RowsVnni(m, row_begin, row_end, xq, inv_a, y);
+    case Variant::kAvx2: return MatVecAvx2(m, row_begin, row_end, xq, inv_a, y);
+#else
+    case Variant::kVnni:
+    case Variant::kAvx2:
+#endif
+    case Variant::kScalar: break;
+  }
+  MatVecInt8RowsScalar(m, row_begin, row_end, xq, inv_a, y);
+}
+
+const char* MatVecInt8RowsVariant(const DenseMatrixView& m) {
+  switch (Choose(m)) {
+    case Variant::kVnni: return "avx512vnni";
+    case Variant::kAvx2: return "avx2";
+    case Variant::kScalar: break;
+  }
+  return "scalar";
+}
+
+}  // namespace bitnet

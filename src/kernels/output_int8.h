@@ -1,0 +1,35 @@
+// The int8-per-row output matrix times an int8-quantized hidden vector: the
+// biggest read of a decode step at a quarter of f32's bytes and half of
+// bf16's, with an integer dot so the pass stays bound by memory, not by
+// int8 -> float widening.
+//
+// logits[r] = (sum_c q[r][c] * xq[c]) * row_scales[r] / a, where xq and a come
+// from QuantizeActivationsInt8 (quantize.h) on the final normed hidden vector.
+// The int32 dot is exact, so every SIMD variant is bit-exact with the scalar one.
+#pragma once
+#include <cstdint>
+
+#include "kernels/dense.h"
+
+namespace bitnet {
+
+// sums[r] = sum_c q[r][c] for rows [0, rows): the correction that lets a
+// u8 x s8 dot (vpdpbusd) take activations offset by +128.
+void Int8RowSums(const int8_t* q, int64_t rows, int64_t cols, int32_t* sums);
+
+// For m of type kI8Row: y[r - row_begin] = dot(q[r], xq) * row_scales[r] * inv_a
+// for r in [row_begin, row_end). xq holds m.cols values in [-127, 127] (the
+// absmax quantizer never produces -128 from a finite vector). Uses m.row_sums
+// when present (AVX-512 VNNI), the sign trick of AVX2 otherwise.
+void MatVecInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
+                    float* y);
+
+// The scalar oracle of MatVecInt8Rows, for tests.
+void MatVecInt8RowsScalar(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
+                          float inv_a, float* y);
+
+// Which variant MatVecInt8Rows runs here for m: "avx512vnni", "avx2" or "scalar".
+// BITNET_ISA=scalar|avx2 forces a lesser one, like the W2A8 kernels.
+const char* MatVecInt8RowsVariant(const DenseMatrixView& m);
+
+}  // namespace bitnet
