@@ -69,8 +69,18 @@ check "/clear and /bye" [ "$(wc -l <"$W/chat2.out")" -eq 2 ] && grep -q "cleared
 printf 'hello there\n' | "$BITNET" chat -m "$W/tiny.gguf" -c 8 -n 2 >/dev/null 2>"$W/chat3.err"
 check "chat says when the context is full" grep -q "context full" "$W/chat3.err"
 
+# Exports to other engines' GGUF layouts load back with the same greedy tokens.
+"$BITNET" convert "$W/tiny" -o "$W/tq.gguf" --format tq2_0 2>"$W/tq.err"
+check "tq2_0 export warns about upstream llama.cpp's SiLU" grep -q "SiLU" "$W/tq.err"
+check "info on a llama.cpp-style file names the relu^2 choice" sh -c "'$BITNET' info -m '$W/tq.gguf' 2>/dev/null | grep -q 'relu^2'"
+t=$("$BITNET" generate -m "$W/tq.gguf" --prompt-ids 128000,791 -n 16 --temp 0 --ignore-eos --json 2>/dev/null | ids_of)
+check "tq2_0 export gives the directory's tokens" [ "$t" = "$a" ]
+"$BITNET" convert "$W/tiny" -o "$W/i2s.gguf" --format i2_s 2>/dev/null
+check "i2_s export is a bitnet-25 file" sh -c "'$BITNET' info -m '$W/i2s.gguf' 2>/dev/null | grep -q 'bitnet-25'"
+check "i2_s export generates" sh -c "'$BITNET' generate -m '$W/i2s.gguf' --prompt-ids 128000,791 -n 4 --temp 0 --json >/dev/null 2>&1"
+
 # --- help, version, bad input ------------------------------------------------
-for cmd in generate chat convert info eval tokenize detokenize synth; do
+for cmd in generate chat serve bench convert info eval tokenize detokenize synth; do
   check "$cmd --help" "$BITNET" "$cmd" --help >/dev/null
 done
 check "--version" "$BITNET" --version >/dev/null
