@@ -56,7 +56,10 @@ void MatVecAvx2(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, 
       const int8_t* xb = x + b * kTernaryBlock;
       const __m256i xv[4] = {Load(xb), Load(xb + 32), Load(xb + 64), Load(xb + 96)};
       const uint8_t* pb = p + b * kTernaryBlockBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(pb + 4 * row_bytes), _MM_HINT_T0);
+      // Every row of the next group (w2a8_avx512.cpp says why); a 64-byte
+      // line holds two blocks, so odd blocks find theirs already requested.
+      if (b % 2 == 0)
+        for (int i = 4; i < 8; ++i) _mm_prefetch(reinterpret_cast<const char*>(pb + i * row_bytes), _MM_HINT_T0);
       acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(BlockDot16(Load(pb), xv, mask3), ones));
       acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(BlockDot16(Load(pb + row_bytes), xv, mask3), ones));
       acc2 = _mm256_add_epi32(acc2, _mm256_madd_epi16(BlockDot16(Load(pb + 2 * row_bytes), xv, mask3), ones));

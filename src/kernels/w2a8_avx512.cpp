@@ -79,8 +79,11 @@ void MatVecAvx512(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end
       const __m512i xv[4] = {LoadActivations<0>(xb, pair), LoadActivations<1>(xb, pair),
                              LoadActivations<2>(xb, pair), LoadActivations<3>(xb, pair)};
       const uint8_t* pb = p + b * kTernaryBlockBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(pb + kRows * row_bytes), _MM_HINT_T0);
       for (int i = 0; i < kRows; ++i) {
+        // The same chunk of every row of the next group: prefetching only one
+        // of them left three streams to the hardware prefetcher and held
+        // decode to ~0.65 of the memory probe; all four reach it.
+        _mm_prefetch(reinterpret_cast<const char*>(pb + (kRows + i) * row_bytes), _MM_HINT_T0);
         const __m512i bytes = LoadCodes(pb + i * row_bytes, pair);
         acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], CodesOfRun<0>(bytes, mask3), xv[0]);
         acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], CodesOfRun<1>(bytes, mask3), xv[1]);
