@@ -22,6 +22,7 @@
 #endif
 
 #include "kernels/dense.h"
+#include "kernels/output_int8.h"
 #include "kernels/w2a8.h"
 #include "util/thread_pool.h"
 
@@ -233,6 +234,7 @@ BENCHMARK(BM_W2A8MatVecInCache)->UseRealTime()->Unit(benchmark::kMicrosecond);
 struct OutputMatrix {
   std::vector<uint8_t> bytes;
   std::vector<float> scales;
+  std::vector<int32_t> sums;
   DenseMatrixView view;
 };
 
@@ -253,6 +255,14 @@ const OutputMatrix& Output(DenseType type) {
   }
   m.scales.assign(static_cast<size_t>(rows), 0.01f);
   m.view = {type, rows, cols, m.bytes.data(), type == DenseType::kI8Row ? m.scales.data() : nullptr};
+  if (type == DenseType::kI8Row) {
+    // The model's int8 matrix never holds -128 (per-row absmax / 127).
+    for (uint8_t& b : m.bytes)
+      if (b == 0x80) b = 0x81;
+    m.sums.resize(static_cast<size_t>(rows));
+    Int8RowSums(reinterpret_cast<const int8_t*>(m.bytes.data()), rows, cols, m.sums.data());
+    m.view.row_sums = m.sums.data();
+  }
   return m;
 }
 
@@ -261,16 +271,23 @@ void BM_OutputMatVec(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(1));
   const OutputMatrix& m = Output(type);
   std::vector<float> x(static_cast<size_t>(m.view.cols), 0.01f), y(static_cast<size_t>(m.view.rows));
+  std::vector<int8_t> xq(static_cast<size_t>(m.view.cols), 1);
   ThreadPool& pool = Pool(threads);
   MeasuredBandwidth(threads);
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    pool.ParallelFor(m.view.rows, 64,
-                     [&](int64_t b, int64_t e) { MatVecDense(m.view, b, e, x.data(), y.data() + b); });
+    // As the model runs them: bf16 rows x float, int8 rows x int8 (output_int8.h).
+    pool.ParallelFor(m.view.rows, 64, [&](int64_t b, int64_t e) {
+      if (type == DenseType::kI8Row)
+        MatVecInt8Rows(m.view, b, e, xq.data(), 0.01f, y.data() + b);
+      else
+        MatVecDense(m.view, b, e, x.data(), y.data() + b);
+    });
     benchmark::ClobberMemory();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  state.SetLabel(std::string("output_128256x2560 ") + DenseTypeName(type));
+  state.SetLabel(std::string("output_128256x2560 ") + DenseTypeName(type) +
+                 (type == DenseType::kI8Row ? std::string(" ") + MatVecInt8RowsVariant(m.view) : ""));
   ReportBandwidth(state, static_cast<double>(m.bytes.size()), threads, seconds);
 }
 BENCHMARK(BM_OutputMatVec)
