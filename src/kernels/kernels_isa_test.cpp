@@ -481,6 +481,24 @@ TEST(DenseOps, QuantizeRowsInt8UsesAbsmaxOver127AndRoundsHalfToEven) {
 
 // ---- the thread pool ----
 
+TEST(ThreadPoolSplit, ParallelForChunksRunsEveryChunkOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {1, 7, 64, 1000, 1001}) {
+      for (int64_t chunk : {1, 16, 64, 5000}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> bad_chunks{0};
+        pool.ParallelForChunks(n, chunk, [&](int64_t begin, int64_t end) {
+          if (begin % chunk != 0 || (end != n && end - begin != chunk) || end > n || begin >= end) ++bad_chunks;
+          for (int64_t i = begin; i < end; ++i) ++hits[static_cast<size_t>(i)];
+        });
+        EXPECT_EQ(bad_chunks, 0) << threads << " " << n << " " << chunk;
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)], 1) << threads << " " << n << " " << i;
+      }
+    }
+  }
+}
+
 TEST(ThreadPoolSplit, ParallelForCoversEveryIndexOnceInAlignedChunks) {
   for (int threads : {1, 2, 3, 4, 7}) {
     ThreadPool pool(threads);

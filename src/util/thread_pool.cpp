@@ -123,4 +123,21 @@ void ThreadPool::ParallelFor(int64_t n, int64_t align,
   });
 }
 
+void ThreadPool::ParallelForChunks(int64_t n, int64_t chunk,
+                                   const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(1, chunk);
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  if (n_threads_ == 1 || chunks == 1) {
+    fn(0, n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  RunOnAll([&](int) {
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed))
+      fn(c * chunk, std::min(n, (c + 1) * chunk));
+  });
+}
+
 }  // namespace bitnet

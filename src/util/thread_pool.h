@@ -30,6 +30,13 @@ class ThreadPool {
   // (except the last), and runs fn(begin, end) on each thread. Waits.
   void ParallelFor(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn);
 
+  // Hands out [0, n) in chunks of `chunk` items (the last may be shorter)
+  // from a shared counter: a thread that is descheduled (another process on
+  // the core) leaves its share to the others instead of stalling the region,
+  // as a fixed split would. Each chunk runs exactly once; which thread runs
+  // it is not fixed, so fn must not depend on it. Waits.
+  void ParallelForChunks(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn);
+
   // Number of hardware threads, at least 1.
   static int HardwareThreads();
 
