@@ -82,9 +82,12 @@ int RunEval(int argc, char** argv) {
   Check(args.Has("--ids"), "--ids", "no token ids given");
   const std::vector<int32_t> ids = ParseIdList(args.Str("--ids"), "--ids");
   auto model = Model::Load(ModelPathFrom(args), ModelOptionsFrom(args));
-  const int ctx = ContextFrom(args, *model);
-  Check(static_cast<int>(ids.size()) <= ctx, "--ids",
-        std::to_string(ids.size()) + " ids do not fit the context of " + std::to_string(ctx));
+  // The cache holds just these ids unless -c says otherwise: a small cache
+  // also keeps the exact float32 KV type (see docs/PERFORMANCE.md).
+  const int ctx = args.Int("--ctx-size") == 0 ? static_cast<int>(ids.size()) : ContextFrom(args, *model);
+  Check(static_cast<int>(ids.size()) <= std::min(ctx, model->config().max_context), "--ids",
+        std::to_string(ids.size()) + " ids do not fit the context of " +
+            std::to_string(std::min(ctx, model->config().max_context)));
   auto cache = model->NewCache(ctx);
   const std::vector<float> logits = model->Forward(ids, *cache, 0, static_cast<int>(ids.size()));
   if (args.Has("--dump-logits")) {
