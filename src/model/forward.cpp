@@ -90,8 +90,11 @@ void Transformer::AttentionBlock(int layer, int n, int start_pos, KvCache::Impl&
 
 // Causal GQA: query head h reads KV head h / (H / Hkv); token t sees positions <= start_pos + t.
 // A job is (token, KV head, slice of its query heads): the heads of a slice
-// share every key and value load. Decode has one token and only Hkv KV heads,
-// so the query heads of a group are split until every thread has work.
+// share every key and value load. Decode has one token and only Hkv KV heads
+// (5 jobs on 2 threads would leave one thread a job behind), so the query
+// heads of a group are split until there are at least 4 jobs per thread;
+// consecutive slices of a head mostly land on the same thread, so few keys
+// are read twice.
 void Transformer::Attend(int layer, int n, int start_pos, KvCache::Impl& cache) {
   const ModelConfig& c = w_.config;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
@@ -101,7 +104,7 @@ void Transformer::Attend(int layer, int n, int start_pos, KvCache::Impl& cache) 
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int context = start_pos + n;
   int slices = 1;
-  while (slices < group && static_cast<int64_t>(n) * c.n_kv_heads * slices < 2 * pool_.size() &&
+  while (slices < group && static_cast<int64_t>(n) * c.n_kv_heads * slices < 4 * pool_.size() &&
          group % (slices * 2) == 0)
     slices *= 2;
   const int heads_per_slice = group / slices;
