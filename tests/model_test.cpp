@@ -214,3 +214,26 @@ TEST(ModelTest, SamplingDefaultsComeFromGenerationConfigAndSurviveConversion) {
 
 }  // namespace
 }  // namespace bitnet::testing
+
+namespace bitnet::testing {
+namespace {
+
+TEST(ModelTest, KvTypeOption) {
+  TempDir dir;
+  const std::string path = MakeTinyModel(dir, "m");
+  auto logits = [&](const std::string& kv) {
+    Options o = CpuOptions();
+    o.kv_type = kv;
+    return AllLogits(*Model::Load(path, o), kIds);
+  };
+  const std::vector<float> f32 = logits("f32"), f16 = logits("f16");
+  EXPECT_EQ(logits("auto"), f32) << "a tiny cache stays float32";
+  EXPECT_NE(f16, f32);
+  ExpectClose(f32, f16, 0.05f);
+  Options bad = CpuOptions();
+  bad.kv_type = "q4";
+  EXPECT_THROW(Model::Load(path, bad), std::exception);
+}
+
+}  // namespace
+}  // namespace bitnet::testing

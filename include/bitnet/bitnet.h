@@ -38,6 +38,7 @@ struct Options {
   std::string xclbin_dir;              // empty: $BITNET_XCLBIN_DIR, else build/npu/<npu1|npu2>
   std::string output_type = "auto";    // tied output matrix: auto | bf16 | int8
   std::string packed_scale = "auto";   // packed HF weight_scale: auto | multiply | divide
+  std::string kv_type = "auto";        // KV cache: auto (f16 for big caches, else f32) | f16 | f32
   bool verbose = true;                 // print the one-line device choice to stderr
 };
 

@@ -17,6 +17,7 @@ void AddModelFlags(Args& args) {
   args.Value({"--xclbin-dir"}, "DIR", "NPU xclbins (default $BITNET_XCLBIN_DIR or build/npu)");
   args.Value({"--output-type"}, "T", "output matrix: auto | bf16 | int8", "auto");
   args.Value({"--packed-scale"}, "MODE", "packed HF weight_scale: auto | multiply | divide", "auto");
+  args.Value({"--kv-type"}, "T", "KV cache: auto (f16 once an f32 cache would pass 64 MiB) | f16 | f32", "auto");
 }
 
 Options ModelOptionsFrom(const Args& args) {
@@ -27,6 +28,7 @@ Options ModelOptionsFrom(const Args& args) {
   o.xclbin_dir = args.Str("--xclbin-dir");
   o.output_type = args.Str("--output-type");
   o.packed_scale = args.Str("--packed-scale");
+  o.kv_type = args.Str("--kv-type");
   return o;
 }
 

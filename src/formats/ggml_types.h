@@ -17,6 +17,7 @@ enum GgmlType : uint32_t {
   kGgmlQ4_K = 12,
   kGgmlQ6_K = 14,
   kGgmlI8 = 24,
+  kGgmlI32 = 26,
   kGgmlBF16 = 30,
   kGgmlTQ1_0 = 34,
   kGgmlTQ2_0 = 35,

@@ -1,7 +1,8 @@
 // Keys and values of every layer for positions [0, capacity), laid out
 // [layer][position][n_kv_heads * head_dim] (kv_dim per position).
 //
-// Element type, BITNET_KV_TYPE=auto|f16|f32 (default auto): fp16 halves the
+// Element type, Options::kv_type / --kv-type auto|f16|f32 (auto also reads
+// BITNET_KV_TYPE): fp16 halves the
 // memory and the bytes attention reads per step. Its rounding (2^-11
 // relative) is far below one step of the int8 activation quantization that
 // follows, yet it moves some activations across a rounding boundary, so
@@ -32,19 +33,21 @@ struct KvCache::Impl {
   // so resident memory follows the context actually used.
   std::unique_ptr<uint8_t[]> k, v;
 
-  Impl(int layers, int cap, int dim)
-      : n_layers(layers), capacity(cap), kv_dim(dim), type(TypeFromEnvironment()),
+  Impl(int layers, int cap, int dim, const std::string& requested = "auto")
+      : n_layers(layers), capacity(cap), kv_dim(dim), type(ChooseType(requested)),
         k(std::make_unique_for_overwrite<uint8_t[]>(bytes() / 2)),
         v(std::make_unique_for_overwrite<uint8_t[]>(bytes() / 2)) {}
 
   static constexpr size_t kF16AboveBytes = size_t{64} << 20;
 
-  KvElement TypeFromEnvironment() const {
+  KvElement ChooseType(const std::string& requested) const {
     const char* env = std::getenv("BITNET_KV_TYPE");
-    const std::string name = env == nullptr ? "" : env;
+    const bool from_env = requested == "auto" && env != nullptr;
+    const std::string name = from_env ? env : requested;
     if (name == "f16") return KvElement::kF16;
     if (name == "f32") return KvElement::kF32;
-    Check(name.empty() || name == "auto", "BITNET_KV_TYPE", "expected auto, f16 or f32, got '" + name + "'");
+    Check(name.empty() || name == "auto", from_env ? "BITNET_KV_TYPE" : "--kv-type",
+          "expected auto, f16 or f32, got '" + name + "'");
     const size_t f32_bytes = 2 * static_cast<size_t>(n_layers) * capacity * kv_dim * 4;
     return f32_bytes > kF16AboveBytes ? KvElement::kF16 : KvElement::kF32;
   }

@@ -73,6 +73,9 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const Options& optio
     Check(impl->tokenizer->vocab_size() <= impl->weights.config.vocab, path,
           "tokenizer has " + std::to_string(impl->tokenizer->vocab_size()) + " tokens but the model only " +
               std::to_string(impl->weights.config.vocab));
+  Check(options.kv_type == "auto" || options.kv_type == "f16" || options.kv_type == "f32", "--kv-type",
+        "expected auto, f16 or f32, got '" + options.kv_type + "'");
+  impl->kv_type = options.kv_type;
   ApplyOutputType(impl->weights, options.output_type);
   const int threads = options.n_threads > 0 ? options.n_threads : ThreadPool::HardwareThreads();
   impl->pool = std::make_unique<ThreadPool>(threads);
@@ -95,7 +98,8 @@ std::unique_ptr<KvCache> Model::NewCache(int length) const {
   const ModelConfig& c = config();
   Check(length >= 1 && length <= c.max_context, "-c",
         "context length " + std::to_string(length) + " is outside [1, " + std::to_string(c.max_context) + "]");
-  return std::make_unique<KvCache>(std::make_unique<KvCache::Impl>(c.n_layers, length, c.n_kv_heads * c.head_dim));
+  return std::make_unique<KvCache>(
+      std::make_unique<KvCache::Impl>(c.n_layers, length, c.n_kv_heads * c.head_dim, impl_->kv_type));
 }
 
 std::vector<float> Model::Forward(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits) {

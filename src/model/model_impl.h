@@ -24,6 +24,7 @@ struct Model::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Transformer> transformer;
   std::string device_line;
+  std::string kv_type;  // Options::kv_type
   std::mutex mu;  // the forward pass owns scratch buffers: one call at a time
 
   const Tokenizer& tok() const;

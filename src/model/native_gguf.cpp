@@ -13,9 +13,6 @@
 namespace bitnet {
 namespace {
 
-// ggml's GGML_TYPE_I32 (ggml_types.h names only the types loaders decode).
-constexpr uint32_t kGgmlI32 = 26;
-
 std::string Key(const char* suffix) { return std::string(kNativeArch) + "." + suffix; }
 
 uint32_t DenseGgmlType(DenseType t) {
