@@ -9,6 +9,7 @@
 #include "formats/ggml_types.h"
 #include "formats/gguf.h"
 #include "model/foreign_ternary.h"
+#include "model/gguf_metadata.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/half.h"
@@ -25,40 +26,6 @@ struct Buffers {
   }
 };
 
-void SetConfig(gguf::Writer& w, const std::string& arch, const ModelConfig& c) {
-  auto key = [&](const char* s) { return arch + "." + s; };
-  w.SetString("general.architecture", arch);
-  w.SetUint32(key("vocab_size"), static_cast<uint32_t>(c.vocab));
-  w.SetUint32(key("context_length"), static_cast<uint32_t>(c.max_context));
-  w.SetUint32(key("embedding_length"), static_cast<uint32_t>(c.hidden));
-  w.SetUint32(key("block_count"), static_cast<uint32_t>(c.n_layers));
-  w.SetUint32(key("feed_forward_length"), static_cast<uint32_t>(c.ffn));
-  w.SetUint32(key("rope.dimension_count"), static_cast<uint32_t>(c.head_dim));
-  w.SetUint32(key("attention.head_count"), static_cast<uint32_t>(c.n_heads));
-  w.SetUint32(key("attention.head_count_kv"), static_cast<uint32_t>(c.n_kv_heads));
-  w.SetUint32(key("attention.key_length"), static_cast<uint32_t>(c.head_dim));
-  w.SetUint32(key("attention.value_length"), static_cast<uint32_t>(c.head_dim));
-  w.SetFloat32(key("attention.layer_norm_rms_epsilon"), c.norm_eps);
-  w.SetFloat32(key("rope.freq_base"), c.rope_theta);
-  // Read back by this project only: readers of the 'bitnet' architecture
-  // assume SiLU, so the activation the weights were trained with rides along.
-  w.SetString("bitnet-npu.ffn_activation", c.relu2 ? "relu2" : "silu");
-}
-
-void SetTokenizer(gguf::Writer& w, const ModelConfig& c, const Tokenizer* tokenizer) {
-  w.SetUint32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(c.bos_id));
-  w.SetUint32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(c.eos_id));
-  w.SetBool("tokenizer.ggml.add_bos_token", true);
-  if (tokenizer == nullptr) return;
-  w.SetString("tokenizer.ggml.model", "gpt2");
-  w.SetString("tokenizer.ggml.pre", "llama-bpe");
-  w.SetStringArray("tokenizer.ggml.tokens", tokenizer->tokens());
-  w.SetInt32Array("tokenizer.ggml.token_type", tokenizer->token_types());
-  w.SetStringArray("tokenizer.ggml.merges", tokenizer->merges());
-  w.SetUint32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(tokenizer->eot_id()));
-  // No chat template: the one in the official file is wrong, and this
-  // project never reads GGUF templates (it formats chats itself).
-}
 
 void AddDense(gguf::Writer& w, Buffers& buf, const std::string& name, const DenseMatrixView& m, bool to_f16) {
   Check(m.type != DenseType::kI8Row, name, "the int8 output matrix is built at load time and is not exported");
@@ -178,8 +145,8 @@ void WriteForeign(const ModelWeights& m, const Tokenizer* tokenizer, const std::
                   uint32_t type, bool embed_f16) {
   const ModelConfig& c = m.config;
   gguf::Writer w;
-  SetConfig(w, arch, c);
-  SetTokenizer(w, c, tokenizer);
+  WriteGgufModelConfig(w, arch, c);
+  WriteGgufTokenizer(w, c, tokenizer);
   Buffers buf;
   ProjectionWriter proj(w, buf, type, path);
   AddDense(w, buf, "token_embd.weight", m.embed, embed_f16);

@@ -7,6 +7,7 @@
 #include "formats/gguf.h"
 #include "kernels/output_int8.h"
 #include "model/config.h"
+#include "model/gguf_metadata.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -160,35 +161,15 @@ int GetDim(const gguf::File& f, const char* suffix) {
 void WriteNativeGguf(const ModelWeights& m, const Tokenizer* tokenizer, const std::string& path) {
   const ModelConfig& c = m.config;
   gguf::Writer w;
-  w.SetString("general.architecture", kNativeArch);
+  WriteGgufModelConfig(w, kNativeArch, c);
   w.SetString("general.name", "BitNet b1.58");
   w.SetUint32(Key("format_version"), 1);
-  w.SetUint32(Key("block_count"), static_cast<uint32_t>(c.n_layers));
-  w.SetUint32(Key("embedding_length"), static_cast<uint32_t>(c.hidden));
-  w.SetUint32(Key("feed_forward_length"), static_cast<uint32_t>(c.ffn));
-  w.SetUint32(Key("attention.head_count"), static_cast<uint32_t>(c.n_heads));
-  w.SetUint32(Key("attention.head_count_kv"), static_cast<uint32_t>(c.n_kv_heads));
-  w.SetUint32(Key("attention.key_length"), static_cast<uint32_t>(c.head_dim));
-  w.SetUint32(Key("context_length"), static_cast<uint32_t>(c.max_context));
-  w.SetUint32(Key("vocab_size"), static_cast<uint32_t>(c.vocab));
-  w.SetFloat32(Key("rope.freq_base"), c.rope_theta);
-  w.SetFloat32(Key("attention.layer_norm_rms_epsilon"), c.norm_eps);
-  w.SetString(Key("ffn_activation"), c.relu2 ? "relu2" : "silu");
   w.SetString(Key("source_format"), m.format);
   w.SetString(Key("scale_convention"), m.scale_convention);
   w.SetFloat32(Key("sampling.temperature"), m.sampling.temperature);
   w.SetFloat32(Key("sampling.top_p"), m.sampling.top_p);
   w.SetUint32(Key("sampling.top_k"), static_cast<uint32_t>(m.sampling.top_k));
-  w.SetUint32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(c.bos_id));
-  w.SetUint32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(c.eos_id));
-  if (tokenizer != nullptr) {
-    w.SetString("tokenizer.ggml.model", "gpt2");
-    w.SetString("tokenizer.ggml.pre", "llama-bpe");
-    w.SetStringArray("tokenizer.ggml.tokens", tokenizer->tokens());
-    w.SetInt32Array("tokenizer.ggml.token_type", tokenizer->token_types());
-    w.SetStringArray("tokenizer.ggml.merges", tokenizer->merges());
-    w.SetUint32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(tokenizer->eot_id()));
-  }
+  WriteGgufTokenizer(w, c, tokenizer);
 
   std::vector<std::vector<float>> scale_storage;
   scale_storage.reserve(m.layers.size() * 4);

@@ -1,0 +1,21 @@
+// The GGUF metadata every file this project writes shares: the model config
+// under "<arch>.*" and the tokenizer under "tokenizer.ggml.*".
+#pragma once
+#include <string>
+
+#include "bitnet/bitnet.h"
+
+namespace bitnet {
+
+class Tokenizer;
+namespace gguf {
+class Writer;
+}
+
+// general.architecture = arch, and the llama.cpp-style config keys under arch.
+void WriteGgufModelConfig(gguf::Writer& w, const std::string& arch, const ModelConfig& c);
+
+// bos/eos ids always; the vocabulary, merges and token types when tokenizer is non-null.
+void WriteGgufTokenizer(gguf::Writer& w, const ModelConfig& c, const Tokenizer* tokenizer);
+
+}  // namespace bitnet
