@@ -1,7 +1,7 @@
-// An independent float64 implementation of BitNet b1.58's published
-// semantics (DESIGN.md section 2), written straight from the math with no
-// code shared with the engine except the safetensors reader: the oracle for
-// the engine's logits.
+// The float64 oracle for an HF bf16 ("online") model directory: the master
+// weights are ternarized here from the math in double, and the forward pass is
+// ReferenceForward (gguf_test_writers.h), written straight from DESIGN.md
+// section 2 with no code shared with the engine except the safetensors reader.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 
 namespace bitnet::testing {
 
-// Logits [ids.size()][vocab] of an HF bf16 ("online") model directory.
+// Logits [ids.size()][vocab].
 std::vector<double> ReferenceLogits(const std::string& hf_dir, const std::vector<int32_t>& ids);
 
 }  // namespace bitnet::testing
