@@ -100,6 +100,7 @@ class Model {
   std::string TokenBytes(int32_t id) const;
   std::vector<int32_t> EncodeChat(std::span<const ChatTurn> messages, bool add_generation_prompt = true) const;
   bool IsEndOfGeneration(int32_t id) const;  // <|eot_id|> or <|end_of_text|>
+  bool IsControlToken(int32_t id) const;     // special tokens such as <|eot_id|>, headers, reserved ids
 
   // The model's own sampling defaults: an HF directory's generation_config.json
   // (carried into converted files), else the published temperature 0.6, top-p 0.9.

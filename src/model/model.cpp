@@ -136,6 +136,10 @@ std::vector<int32_t> Model::EncodeChat(std::span<const ChatTurn> messages, bool 
   return bitnet::EncodeChat(impl_->tok(), converted, add_generation_prompt);
 }
 
+bool Model::IsControlToken(int32_t id) const {
+  return impl_->tokenizer != nullptr && impl_->tokenizer->IsSpecial(id);
+}
+
 bool Model::IsEndOfGeneration(int32_t id) const {
   if (impl_->tokenizer != nullptr) return IsEndOfTurn(*impl_->tokenizer, id);
   return id == config().eos_id;
@@ -150,7 +154,9 @@ TextStream::TextStream(const Model& model) : impl_(new Impl{model, {}}) {}
 TextStream::~TextStream() = default;
 
 std::string TextStream::Push(int32_t id) {
-  if (impl_->model.IsEndOfGeneration(id)) return "";
+  // Control tokens (end of turn, headers, reserved ids) are not text: like
+  // llama-cli, a stream does not print them.
+  if (impl_->model.IsEndOfGeneration(id) || impl_->model.IsControlToken(id)) return "";
   return impl_->decoder.Push(impl_->model.TokenBytes(id));
 }
 
