@@ -85,6 +85,8 @@ class File {
   std::vector<double> GetFloatArray(std::string_view key) const;
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  // The memory map behind tensor data (null for FromBytes).
+  const MappedFile* mapped() const { return mapped_.get(); }
   const TensorInfo* FindTensor(std::string_view name) const;
 
  private:

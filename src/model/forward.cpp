@@ -43,7 +43,7 @@ void Transformer::Forward(const int32_t* tokens, int n, int start_pos, KvCache::
 void Transformer::ForwardChunk(const int32_t* tokens, int n, int start_pos, KvCache::Impl& cache) {
   const ModelConfig& c = w_.config;
   x_.resize(static_cast<size_t>(n) * c.hidden);  // x: [n][hidden]
-  for (int t = 0; t < n; ++t) DenseRow(w_.embed, tokens[t], x_.data() + static_cast<size_t>(t) * c.hidden);
+  for (int t = 0; t < n; ++t) EmbedRow(tokens[t], x_.data() + static_cast<size_t>(t) * c.hidden);
   // The RoPE angles depend on the position only: once per chunk, not per layer.
   const int half = c.head_dim / 2;
   rope_cos_.resize(static_cast<size_t>(n) * half);
@@ -53,6 +53,22 @@ void Transformer::ForwardChunk(const int32_t* tokens, int n, int start_pos, KvCa
     AttentionBlock(l, n, start_pos, cache);
     FfnBlock(l, n);
   }
+}
+
+// out[hidden] = the embedding of token.
+void Transformer::EmbedRow(int32_t token, float* out) {
+  if (w_.embed_file == nullptr) {
+    DenseRow(w_.embed, token, out);
+    return;
+  }
+  DenseMatrixView row = w_.embed;  // one row, copied out of the file
+  const size_t row_bytes = static_cast<size_t>(row.cols * row.bytes_per_element());
+  embed_row_.resize(row_bytes);
+  w_.embed_file->ReadAt(static_cast<const uint8_t*>(row.data) + static_cast<size_t>(token) * row_bytes, row_bytes,
+                        embed_row_.data());
+  row.data = embed_row_.data();
+  row.rows = 1;
+  DenseRow(row, 0, out);
 }
 
 // x += o_proj(attn_sub_norm(Attention(q, k, v))), with q, k, v = qkv_proj(input_layernorm(x)).

@@ -31,6 +31,7 @@ class Transformer {
     std::vector<float> scales;  // [n]: a = 127 / max|x|
   };
 
+  void EmbedRow(int32_t token, float* out);
   void ForwardChunk(const int32_t* tokens, int n, int start_pos, KvCache::Impl& cache);
   void AttentionBlock(int layer, int n, int start_pos, KvCache::Impl& cache);
   void FfnBlock(int layer, int n);
@@ -64,6 +65,7 @@ class Transformer {
   std::vector<float> proj_;      // [n][hidden] output of o / down
   std::vector<float> scores_;    // [threads][query heads per job][context]
   std::vector<int32_t> acc_;     // [n][max rows] int32 BitLinear results
+  std::vector<uint8_t> embed_row_;  // one embedding row read from the file
   QuantizedBatch xq_hidden_, xq_attn_, xq_ffn_;
 };
 

@@ -231,6 +231,7 @@ ModelWeights LoadNativeGguf(std::shared_ptr<gguf::File> file) {
   NativeReader r(f);
   const int64_t hd = c.head_dim, q_rows = c.n_heads * hd, kv_rows = c.n_kv_heads * hd;
   m.embed = r.Dense("token_embd.weight", c.vocab, c.hidden);
+  m.embed_file = f.mapped();
   m.output = f.FindTensor("output.weight") != nullptr ? r.Dense("output.weight", c.vocab, c.hidden) : m.embed;
   r.AttachInt8Output(m.output);
   m.final_norm = r.Vector("output_norm.weight", c.hidden);

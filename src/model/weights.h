@@ -9,6 +9,7 @@
 #include "bitnet/bitnet.h"
 #include "kernels/dense.h"
 #include "kernels/ternary_layout.h"
+#include "util/mapped_file.h"
 
 namespace bitnet {
 
@@ -47,6 +48,10 @@ struct LayerWeights {
 struct ModelWeights {
   ModelConfig config;
   DenseMatrixView embed;   // [vocab][hidden]
+  // When set, embedding rows are read from this file (ReadAt) rather than
+  // through the map: a lookup then leaves no resident pages behind, which
+  // matters once the output matrix is a separate int8 table.
+  const MappedFile* embed_file = nullptr;
   DenseMatrixView output;  // [vocab][hidden]: embed itself when tied
   std::vector<float> final_norm;  // [hidden]
   std::vector<LayerWeights> layers;

@@ -14,27 +14,42 @@
 namespace bitnet {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
     throw Error(path + ": not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
     if (p == MAP_FAILED) {
-      ::close(fd);
+      ::close(fd_);
       throw Error(path + ": cannot mmap: " + std::strerror(errno));
     }
     data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  ::close(fd_);
+}
+
+void MappedFile::ReadAt(const void* at, size_t n, void* dst) const {
+  const auto* p = static_cast<const uint8_t*>(at);
+  Check(p >= data_ && n <= size_ && static_cast<size_t>(p - data_) <= size_ - n, path_, "read outside the file");
+  auto* out = static_cast<uint8_t*>(dst);
+  off_t offset = p - data_;
+  while (n > 0) {
+    const ssize_t got = ::pread(fd_, out, n, offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) throw Error(path_ + ": read failed: " + (got < 0 ? std::strerror(errno) : "file shrank"));
+    out += got;
+    offset += got;
+    n -= static_cast<size_t>(got);
+  }
 }
 
 AtomicFileWriter::AtomicFileWriter(const std::string& path)

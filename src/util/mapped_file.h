@@ -18,8 +18,14 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Copies n bytes that the map shows at `at` (inside data()..data()+size())
+  // with pread: the bytes come from the page cache without becoming resident
+  // pages of this process, for tables read a row at a time (embeddings).
+  void ReadAt(const void* at, size_t n, void* dst) const;
+
  private:
   std::string path_;
+  int fd_ = -1;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
