@@ -1,6 +1,6 @@
 // This project's single-file model format: a GGUF file (architecture
 // "bitnet-npu") holding the packed ternary weights exactly as the CPU kernels
-// read them, so loading is a memory map. Layout (docs/FORMAT.md):
+// read them, so loading is a memory map. Layout (also in docs/FORMATS.md):
 //   token_embd.weight        BF16/F16/F32  [vocab][hidden]   (tied output)
 //   output.weight            optional, untied output matrix
 //   output_int8.weight       I8 [vocab][hidden]  the output matrix per row in int8,
@@ -16,8 +16,9 @@
 //   blk.N.ffn_gate_up.weight BITNET_T2 [2F][hidden], .scale F32 [2] (gate, up)
 //   blk.N.ffn_sub_norm.weight F32 [F]
 //   blk.N.ffn_down.weight    BITNET_T2 [hidden][F], .scale F32 [1]
-// plus the model config under "bitnet-npu.*" and the tokenizer under
-// "tokenizer.ggml.*".
+// plus the model config under "bitnet-npu.*" (with format_version 1, the
+// source format, the scale convention and the sampling defaults) and the
+// tokenizer under "tokenizer.ggml.*".
 #pragma once
 #include <string>
 
