@@ -12,6 +12,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 
 namespace bitnet {
 namespace {
@@ -83,38 +85,65 @@ void MatVecAvx2(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, 
   }
 }
 
-// i16 partial sums stay exact for this many blocks: 8 * 4 * 512 = 16384 < 32767.
-constexpr int64_t kBlocksPerI16Run = 8;
+// Prefill.
+//
+// i16 partial sums stay exact for this many blocks. One maddubs lane is
+// u0*x0 + u1*x1 with u in {0, 1, 2} and x in [-128, 127], so it lies in
+// [-512, 508]; a block adds four runs into a lane: [-2048, 2032]; 16 blocks:
+// [-32768, 32512], inside i16 (kernels_isa_test's all -128 x all +1 case
+// reaches the lower end, and fails with 17). Widening to i32 once per 16
+// blocks costs 2 of 20 or 54 blocks' worth of adds for the model's widths.
+constexpr int64_t kBlocksPerI16Run = 16;
 
-// Prefill tile: kRows rows x kTokens tokens. Each block's codes are unpacked
-// once per row and reused for kTokens tokens; each activation load is reused
-// for kRows rows. 2 x 4 keeps the 8 i16 accumulators, the unpacked codes and
-// one activation vector inside the 16 ymm registers.
+// [sum(a), sum(b), sum(c), sum(d)]: a transposing reduction, about half the
+// instructions of four separate horizontal sums.
+inline __m128i Reduce4(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+  const __m256i abcd = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+// Prefill tile: kRows rows x kTokens tokens. Each run of a block is unpacked
+// once per row and reused for kTokens tokens, so one (row, token, run) costs
+// a maddubs, an add and 2/kTokens unpack ops on the vector ALU ports, which
+// are the limit; the rows share each activation load, which the load ports
+// absorb. 3 x 4 fits the 16 ymm registers: 12 i16 accumulators and 3
+// unpacked runs, with activations and the mask as memory operands.
 template <int kRows, int kTokens>
-void MatMulTile(const uint8_t* rows, int64_t row_bytes, int64_t blocks, const int8_t* x, int64_t x_stride,
-                int32_t out[kRows][kTokens]) {
+void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* x, const int32_t* x_sums, int t0,
+                int32_t* y, int64_t y_stride) {
+  const int64_t blocks = w.cols_padded / kTernaryBlock;
+  const int64_t row_bytes = w.row_bytes();
+  const int64_t x_stride = w.cols_padded;
+  const uint8_t* rows = w.row(r);
+  const int8_t* xt = x + t0 * x_stride;
   const __m256i mask3 = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc32[kRows][kTokens];
-  for (int r = 0; r < kRows; ++r)
-    for (int t = 0; t < kTokens; ++t) acc32[r][t] = _mm256_setzero_si256();
+  for (int i = 0; i < kRows; ++i)
+    for (int t = 0; t < kTokens; ++t) acc32[i][t] = _mm256_setzero_si256();
 
   for (int64_t b0 = 0; b0 < blocks; b0 += kBlocksPerI16Run) {
     const int64_t b1 = std::min(blocks, b0 + kBlocksPerI16Run);
     __m256i acc16[kRows][kTokens];
-    for (int r = 0; r < kRows; ++r)
-      for (int t = 0; t < kTokens; ++t) acc16[r][t] = _mm256_setzero_si256();
+    for (int i = 0; i < kRows; ++i)
+      for (int t = 0; t < kTokens; ++t) acc16[i][t] = _mm256_setzero_si256();
     for (int64_t b = b0; b < b1; ++b) {
-      __m256i bytes[kRows];
-      for (int r = 0; r < kRows; ++r) bytes[r] = Load(rows + r * row_bytes + b * kTernaryBlockBytes);
-      const int8_t* xb = x + b * kTernaryBlock;
+      const uint8_t* pb = rows + b * kTernaryBlockBytes;
+      const int8_t* xb = xt + b * kTernaryBlock;
       auto run = [&]<int kRun>() {
         __m256i u[kRows];
-        for (int r = 0; r < kRows; ++r) u[r] = CodesOfRun<kRun>(bytes[r], mask3);
+        for (int i = 0; i < kRows; ++i) u[i] = CodesOfRun<kRun>(Load(pb + i * row_bytes), mask3);
         for (int t = 0; t < kTokens; ++t) {
           const __m256i xv = Load(xb + t * x_stride + 32 * kRun);
-          for (int r = 0; r < kRows; ++r)
-            acc16[r][t] = _mm256_add_epi16(acc16[r][t], _mm256_maddubs_epi16(u[r], xv));
+          for (int i = 0; i < kRows; ++i) {
+            acc16[i][t] = _mm256_add_epi16(acc16[i][t], _mm256_maddubs_epi16(u[i], xv));
+            // Left alone, GCC reassociates the four runs' sums into a tree
+            // that needs all 48 products live and spills most of them; this
+            // pins each accumulator to a register after every add.
+            asm("" : "+x"(acc16[i][t]));
+          }
         }
       };
       run.template operator()<0>();
@@ -122,38 +151,48 @@ void MatMulTile(const uint8_t* rows, int64_t row_bytes, int64_t blocks, const in
       run.template operator()<2>();
       run.template operator()<3>();
     }
-    for (int r = 0; r < kRows; ++r)
+    for (int i = 0; i < kRows; ++i)
       for (int t = 0; t < kTokens; ++t)
-        acc32[r][t] = _mm256_add_epi32(acc32[r][t], _mm256_madd_epi16(acc16[r][t], ones));
+        acc32[i][t] = _mm256_add_epi32(acc32[i][t], _mm256_madd_epi16(acc16[i][t], ones));
   }
-  for (int r = 0; r < kRows; ++r)
-    for (int t = 0; t < kTokens; ++t) out[r][t] = HorizontalSum(acc32[r][t]);
+  for (int i = 0; i < kRows; ++i) {
+    if constexpr (kTokens == 4) {
+      const __m128i sums = _mm_sub_epi32(Reduce4(acc32[i][0], acc32[i][1], acc32[i][2], acc32[i][3]),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(x_sums + t0)));
+      alignas(16) int32_t out[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(out), sums);
+      for (int t = 0; t < 4; ++t) y[(t0 + t) * y_stride + r + i] = out[t];
+    } else {
+      for (int t = 0; t < kTokens; ++t) y[(t0 + t) * y_stride + r + i] = HorizontalSum(acc32[i][t]) - x_sums[t0 + t];
+    }
+  }
 }
 
-constexpr int kTileRows = 2;
+// Measured on the 2560- and 6912-column shapes (docs/PERFORMANCE.md): 2 x 6,
+// 2 x 5, 3 x 3 and 4 x 3 come within a few percent of 3 x 4; 1 x 8 and 1 x 12
+// lose 15-25% on 6912 columns, whose 8-12 token activations outgrow L1.
+constexpr int kTileRows = 3;
 constexpr int kTileTokens = 4;
-// Rows per cache block: their codes (64 x 640 B for 2560 columns) stay in L2
-// while every token tile passes over them, and each token tile's activations
-// stay in L1 across the block's row tiles.
-constexpr int64_t kRowsPerCacheBlock = 64;
-
-template <int kRows, int kTokens>
-void RunTile(const TernaryMatrixView& w, int64_t r, const int8_t* x, const int32_t* x_sums, int t0, int32_t* y,
-             int64_t y_stride) {
-  int32_t out[kRows][kTokens];
-  MatMulTile<kRows, kTokens>(w.row(r), w.row_bytes(), w.cols_padded / kTernaryBlock, x + t0 * w.cols_padded,
-                             w.cols_padded, out);
-  for (int t = 0; t < kTokens; ++t)
-    for (int i = 0; i < kRows; ++i) y[(t0 + t) * y_stride + r + i] = out[i][t] - x_sums[t0 + t];
-}
+// Rows per cache block: their codes (72 x 640 B for 2560 columns, 72 x 1728 B
+// for 6912) stay in L2 while every token tile passes over them, and each token
+// tile's activations stay in L1 across the block's row tiles. A multiple of
+// the tile height so only the last block has an edge tile.
+constexpr int64_t kRowsPerCacheBlock = 72;
 
 using TileFn = void (*)(const TernaryMatrixView&, int64_t, const int8_t*, const int32_t*, int, int32_t*, int64_t);
 
+template <int kRows, int... kTokens>
+constexpr std::array<TileFn, kTileTokens> TilesOfRows(std::integer_sequence<int, kTokens...>) {
+  return {MatMulTile<kRows, kTokens + 1>...};
+}
+
+template <int... kRows>
+constexpr std::array<std::array<TileFn, kTileTokens>, kTileRows> AllTiles(std::integer_sequence<int, kRows...>) {
+  return {TilesOfRows<kRows + 1>(std::make_integer_sequence<int, kTileTokens>())...};
+}
+
 // [rows - 1][tokens - 1]: the edge tiles reuse the same code at smaller sizes.
-constexpr TileFn kTiles[kTileRows][kTileTokens] = {
-    {RunTile<1, 1>, RunTile<1, 2>, RunTile<1, 3>, RunTile<1, 4>},
-    {RunTile<2, 1>, RunTile<2, 2>, RunTile<2, 3>, RunTile<2, 4>},
-};
+constexpr auto kTiles = AllTiles(std::make_integer_sequence<int, kTileRows>());
 
 void MatMulAvx2(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, const int8_t* x,
                 const int32_t* x_sums, int n, int32_t* y, int64_t y_stride) {
