@@ -74,14 +74,18 @@ int RunInfo(int argc, char** argv) {
 int RunEval(int argc, char** argv) {
   Args args("eval", "-m MODEL --ids 128000,791,6864 [--dump-logits FILE]",
             "Runs the ids through the prefill path and writes the logits of every position as float32\n"
-            "little-endian, [n_ids][vocab].");
+            "little-endian, [n_ids][vocab]. Uses the exact paths unless told otherwise: the float output matrix\n"
+            "(--output-type bf16) and, for a cache sized to the ids, a float32 KV cache.");
   AddModelFlags(args);
   args.Value({"--ids"}, "IDS", "comma-separated token ids");
   args.Value({"--dump-logits"}, "FILE", "write all logits here");
   if (!args.Parse(argc, argv)) return 0;
   Check(args.Has("--ids"), "--ids", "no token ids given");
   const std::vector<int32_t> ids = ParseIdList(args.Str("--ids"), "--ids");
-  auto model = Model::Load(ModelPathFrom(args), ModelOptionsFrom(args));
+  Options options = ModelOptionsFrom(args);
+  // eval is for checking numbers: the float output matrix unless asked otherwise.
+  if (!args.Has("--output-type")) options.output_type = "bf16";
+  auto model = Model::Load(ModelPathFrom(args), options);
   // The cache holds just these ids unless -c says otherwise: a small cache
   // also keeps the exact float32 KV type (see docs/PERFORMANCE.md).
   const int ctx = args.Int("--ctx-size") == 0 ? static_cast<int>(ids.size()) : ContextFrom(args, *model);
