@@ -97,7 +97,8 @@ void HandleCompletion(Server::Impl& s, const httplib::Request& req, httplib::Res
   auto job = std::make_shared<Job>();
   job->server = &s;
   const nlohmann::json body = ParseJsonObject(req.body);
-  job->request = chat ? ParseChatRequest(body) : ParseCompletionRequest(body);
+  const SamplingParams defaults = s.model != nullptr ? s.model->DefaultSampling() : SamplingParams{};
+  job->request = chat ? ParseChatRequest(body, defaults) : ParseCompletionRequest(body, defaults);
   const CompletionRequest& r = job->request;
   try {
     job->prompt = PromptIds(*s.model, r);

@@ -117,8 +117,9 @@ std::string MessageContent(const nlohmann::json& message, size_t index) {
 
 }  // namespace
 
-CompletionRequest ParseChatRequest(const nlohmann::json& body) {
+CompletionRequest ParseChatRequest(const nlohmann::json& body, const SamplingParams& defaults) {
   CompletionRequest r;
+  r.sampling = defaults;
   r.chat = true;
   auto it = body.find("messages");
   if (it == body.end() || it->is_null()) throw ApiError(400, "'messages' is required", "messages", "missing_field");
@@ -143,8 +144,9 @@ CompletionRequest ParseChatRequest(const nlohmann::json& body) {
   return r;
 }
 
-CompletionRequest ParseCompletionRequest(const nlohmann::json& body) {
+CompletionRequest ParseCompletionRequest(const nlohmann::json& body, const SamplingParams& defaults) {
   CompletionRequest r;
+  r.sampling = defaults;
   auto it = body.find("prompt");
   if (it == body.end() || it->is_null()) throw ApiError(400, "'prompt' is required", "prompt", "missing_field");
   const char* shape = "'prompt' must be a string, an array of one string, or an array of token ids";

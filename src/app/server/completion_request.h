@@ -19,14 +19,15 @@ struct CompletionRequest {
   std::string prompt;                   // completions, as text
   std::vector<int32_t> prompt_ids;      // completions, given as token ids (used as they are)
   std::optional<int> max_tokens;        // unset: up to the end of the context
-  SamplingParams sampling;              // the model's defaults (temperature 0.6, top_p 0.9) unless given
+  SamplingParams sampling;              // the model's defaults (generation_config) unless given
   std::vector<std::string> stop;        // at most 4, none empty
   bool stream = false;
   bool include_usage = false;           // stream_options.include_usage
 };
 
 // Both throw ApiError 400 naming the offending field.
-CompletionRequest ParseChatRequest(const nlohmann::json& body);
-CompletionRequest ParseCompletionRequest(const nlohmann::json& body);
+// `defaults` are the model's own sampling defaults (Model::DefaultSampling); fields in the body override them.
+CompletionRequest ParseChatRequest(const nlohmann::json& body, const SamplingParams& defaults = {});
+CompletionRequest ParseCompletionRequest(const nlohmann::json& body, const SamplingParams& defaults = {});
 
 }  // namespace bitnet::server
