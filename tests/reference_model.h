@@ -1,7 +1,7 @@
 // The float64 oracle for an HF bf16 ("online") model directory: the master
 // weights are ternarized here from the math in double, and the forward pass is
-// ReferenceForward (gguf_test_writers.h), written straight from DESIGN.md
-// section 2 with no code shared with the engine except the safetensors reader.
+// ReferenceForward (gguf_test_writers.h), written straight from docs/MODEL.md
+// with no code shared with the engine except the safetensors reader.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -49,10 +49,4 @@ inline Options CpuOptions(int threads = 2) {
   return o;
 }
 
-// Path of ../shared/data (CI places shared/ beside the clone), or $BITNET_SHARED_DATA.
-inline std::string SharedDataDir() {
-  if (const char* env = std::getenv("BITNET_SHARED_DATA"); env != nullptr && *env != '\0') return env;
-  return BITNET_SHARED_DATA;
-}
-
 }  // namespace bitnet::testing

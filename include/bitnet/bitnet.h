@@ -15,7 +15,7 @@ namespace bitnet {
 
 const char* Version();
 
-// The model's hyperparameters (DESIGN.md section 2).
+// The model's hyperparameters (docs/MODEL.md).
 struct ModelConfig {
   int hidden = 2560;
   int n_layers = 30;

@@ -53,7 +53,7 @@ bool Args::Parse(int argc, char** argv) {
       }
       if (spec->is_switch) {
         if (inline_value) throw Error(command_ + ": option " + arg + " takes no value");
-        values_[spec->names.back()] = "1";
+        values_[spec->names.back()].assign(1, '1');  // not = "1": GCC 12 warns -Wrestrict falsely
         continue;
       }
       if (!inline_value) {

@@ -1,6 +1,6 @@
 // Interactive chat in the model's own format, appending each turn to the KV cache.
-#include <readline/history.h>
-#include <readline/readline.h>
+// libedit (BSD licensed) through its readline-compatible header: line editing and history.
+#include <editline/readline.h>
 #include <unistd.h>
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// BitLinear's quantizers (DESIGN.md section 2), in the exact published form.
+// BitLinear's quantizers (docs/MODEL.md), in the exact published form.
 #pragma once
 #include <cstdint>
 

@@ -4,7 +4,7 @@
 // be forced with BITNET_ISA=scalar|avx2|avx512vnni|neon.
 //
 // Activations are padded with zeros to w.cols_padded. Kernels compute
-// sum_k u[r][k] * x[k] - x_sum with u = w + 1 (DESIGN.md section 5), so x_sum
+// sum_k u[r][k] * x[k] - x_sum with u = w + 1 (docs/MODEL.md), so x_sum
 // must be the sum of the activations.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The BitNet b1.58 forward pass (DESIGN.md section 2) over the kernel layer.
+// The BitNet b1.58 forward pass (docs/MODEL.md) over the kernel layer.
 #pragma once
 #include <cstdint>
 #include <functional>

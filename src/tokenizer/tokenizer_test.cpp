@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "tokenizer/byte_unicode.h"
 #include "tokenizer/pretokenizer.h"
@@ -16,7 +17,7 @@ namespace {
 
 using testing_util::RealTokenizer;
 using testing_util::RealTokenizerPath;
-using testing_util::SharedDataDir;
+using testing_util::TestDataDir;
 
 struct Vector {
   std::string text;
@@ -25,7 +26,7 @@ struct Vector {
 
 const std::vector<Vector>& ReferenceVectors() {
   static const std::vector<Vector> vectors = [] {
-    const std::string path = SharedDataDir() + "/tokenizer_vectors.jsonl";
+    const std::string path = TestDataDir() + "/tokenizer_vectors.jsonl";
     std::ifstream in(path);
     if (!in) throw Error(path + ": cannot open");
     std::vector<Vector> out;
@@ -115,6 +116,44 @@ TEST(TokenizerVectors, FromVocabOfTheExportedVocabularyEncodesIdentically) {
     const std::string text = RandomUnicodeText(rng, 40);
     EXPECT_EQ(gguf.Encode(text), json.Encode(text));
   }
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// llama.cpp's test-tokenizer-0 format: inputs separated by "\n__ggml_vocab_test__\n", one output line of
+// space-separated ids per input.
+std::vector<Vector> LlamaCppVectors() {
+  const std::string inp = ReadWholeFile(TestDataDir() + "/llamacpp-vocab-llama-bpe.inp");
+  const std::string out = ReadWholeFile(TestDataDir() + "/llamacpp-vocab-llama-bpe.out");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<Vector> vectors;
+  for (size_t at = 0, next; (next = inp.find(sep, at)) != std::string::npos; at = next + sep.size())
+    vectors.push_back({inp.substr(at, next - at), {}});
+  std::istringstream lines(out);
+  std::string line;
+  for (Vector& v : vectors) {
+    if (!std::getline(lines, line)) throw Error("llamacpp-vocab-llama-bpe.out: fewer lines than inputs");
+    std::istringstream ids(line);
+    for (int32_t id; ids >> id;) v.ids.push_back(id);
+  }
+  return vectors;
+}
+
+TEST(LlamaCppVectors, EncodeMatchesEveryVectorWithSpecialTextAsPlainText) {
+  const Tokenizer& tok = RealTokenizer();
+  const std::vector<Vector> vectors = LlamaCppVectors();
+  ASSERT_GE(vectors.size(), 40u);
+  for (size_t i = 0; i < vectors.size(); ++i)
+    EXPECT_EQ(tok.Encode(vectors[i].text, /*parse_special=*/false), vectors[i].ids) << "input " << i + 1;
+}
+
+TEST(LlamaCppVectors, DecodeGivesBackTheInput) {
+  const Tokenizer& tok = RealTokenizer();
+  for (const Vector& v : LlamaCppVectors()) EXPECT_EQ(tok.Decode(v.ids), v.text);
 }
 
 TEST(TokenizerVocab, RealFileFacts) {

@@ -7,14 +7,14 @@
 
 namespace bitnet::testing_util {
 
-// BITNET_SHARED_DATA from the environment wins over the path compiled in, so a fresh clone with shared/
-// elsewhere can still run the tests.
-inline std::string SharedDataDir() {
-  if (const char* env = std::getenv("BITNET_SHARED_DATA"); env != nullptr && *env != '\0') return env;
-  return BITNET_SHARED_DATA;
-}
+// tests/data in the source tree (reference vectors, see its README).
+inline std::string TestDataDir() { return BITNET_TEST_DATA; }
 
-inline std::string RealTokenizerPath() { return SharedDataDir() + "/bitnet-b1.58-2B-4T/tokenizer.json"; }
+// models/tokenizer.json as scripts/fetch_tokenizer.sh leaves it; $BITNET_TOKENIZER wins.
+inline std::string RealTokenizerPath() {
+  if (const char* env = std::getenv("BITNET_TOKENIZER"); env != nullptr && *env != '\0') return env;
+  return BITNET_TOKENIZER_JSON;
+}
 
 inline const Tokenizer& RealTokenizer() {
   static const Tokenizer tokenizer = Tokenizer::FromJsonFile(RealTokenizerPath());

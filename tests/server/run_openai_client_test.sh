@@ -4,15 +4,12 @@
 # when node, the installed openai package or the tokenizer is missing.
 set -uo pipefail
 bitnet="$1"
-shared_data="$2"
-models_dir="$3"
+tokenizer="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 command -v node >/dev/null 2>&1 || skip "node is not installed"
 [ -f "$here/node_modules/openai/package.json" ] || skip "openai npm package missing: run tests/server/setup.sh"
-tokenizer="$shared_data/bitnet-b1.58-2B-4T/tokenizer.json"
-[ -f "$tokenizer" ] || tokenizer="$models_dir/tokenizer.json"
 [ -f "$tokenizer" ] || skip "no tokenizer.json (run scripts/fetch_tokenizer.sh)"
 
 work="$(mktemp -d)"

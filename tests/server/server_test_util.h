@@ -18,13 +18,10 @@ namespace bitnet::server::testing {
 
 using Json = nlohmann::json;
 
-// The real Llama 3 tokenizer: ../shared/data beside the clone, else models/
-// (scripts/fetch_tokenizer.sh). Empty when neither exists.
+// The real Llama 3 tokenizer, as scripts/fetch_tokenizer.sh leaves it. Empty when it is missing.
 inline std::string TokenizerPath() {
-  for (const std::string& p : {std::string(BITNET_SHARED_DATA) + "/bitnet-b1.58-2B-4T/tokenizer.json",
-                               std::string(BITNET_SOURCE_DIR) + "/models/tokenizer.json"})
-    if (std::filesystem::exists(p)) return p;
-  return "";
+  const std::string p = std::string(BITNET_SOURCE_DIR) + "/models/tokenizer.json";
+  return std::filesystem::exists(p) ? p : "";
 }
 
 // One tiny model directory per test process, removed at exit.
