@@ -100,3 +100,27 @@ def test_engine_runs_without_the_gil(tiny):
     for t in threads:
         t.join()
     assert all(np.array_equal(results[0], results[k]) for k in results)
+
+
+def test_forward_releases_the_gil(tiny):
+    import threading
+    import time
+
+    ids = [1 + (i * 7919) % 128000 for i in range(1024)]
+    cache = make_cache(tiny, len(ids))
+    span = {}
+
+    def work():
+        t0 = time.perf_counter()
+        tiny(ids, cache, 0, last_only=True)
+        span["s"] = time.perf_counter() - t0
+
+    t = threading.Thread(target=work)
+    count = 0
+    t.start()
+    while t.is_alive():  # with the GIL held by the engine this loop would stall
+        count += 1
+    t.join()
+    if span["s"] < 0.05:
+        pytest.skip("forward too quick to tell")
+    assert count > 1000, (count, span["s"])
