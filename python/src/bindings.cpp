@@ -65,6 +65,8 @@ py::array_t<float> ToArray(std::vector<float>&& v, std::vector<py::ssize_t> shap
 std::vector<int32_t> ToIds(const py::handle& tokens) {
   // Accepts any sequence of ints or a 1-D integer array.
   std::vector<int32_t> ids;
+  if (py::isinstance<py::str>(tokens) || py::isinstance<py::bytes>(tokens))
+    throw py::type_error("tokens: expected token ids, not text (model.tokenize(text) gives the ids)");
   if (py::isinstance<py::array>(tokens)) {
     py::array a = py::reinterpret_borrow<py::array>(tokens);
     if (a.ndim() != 1) throw py::value_error("tokens: expected a 1-D sequence of token ids");

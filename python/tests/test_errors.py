@@ -90,3 +90,8 @@ def test_prompt_too_long_is_value_error(tiny_dir):
     model = load(tiny_dir, max_seq_len=4)
     with pytest.raises(ValueError, match="^prompt: 6 tokens do not fit the context of 4 tokens"):
         model.generate([128000, 1, 2, 3, 4, 5], max_tokens=1)
+
+
+def test_text_instead_of_ids_is_type_error(tiny):
+    with pytest.raises(TypeError, match="not text"):
+        tiny("hello", make_cache(tiny, 8), 0)
