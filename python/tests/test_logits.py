@@ -8,10 +8,10 @@ from conftest import THREADS, load, run_cli
 IDS = [128000, 791, 6864, 315, 9822, 374, 12366, 13]
 
 
-def cli_logits(path, ids, tmp_path, *extra):
+def cli_logits(path, ids, tmp_path, device="cpu"):
     out = tmp_path / "logits.f32"
     run_cli("eval", "-m", path, "--ids", ",".join(map(str, ids)), "--dump-logits", out, "-t", THREADS,
-            "--device", "cpu", *extra)
+            "--device", device)
     return np.fromfile(out, dtype="<f4")
 
 
@@ -124,3 +124,12 @@ def test_forward_releases_the_gil(tiny):
     if span["s"] < 0.05:
         pytest.skip("forward too quick to tell")
     assert count > 1000, (count, span["s"])
+
+
+def test_npu_emulation_logits_equal_cli_eval(tiny_dir, tmp_path):
+    # The NPU design emulated on the CPU: the same backend choice as --device npu-emu.
+    model = load(tiny_dir, output_type="bf16", device="npu-emu")
+    assert "emulated" in model.device_line
+    logits = model(IDS, make_cache(model, len(IDS)), 0)
+    ref = cli_logits(tiny_dir, IDS, tmp_path, device="npu-emu").reshape(len(IDS), model.vocab_size)
+    assert np.array_equal(logits.view(np.uint32), ref.view(np.uint32))
