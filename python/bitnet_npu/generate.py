@@ -63,7 +63,7 @@ def _prompts(opts):
         while True:
             try:
                 yield input("> ")
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D, or Ctrl-C at the prompt: quit
                 print(file=sys.stderr)
                 return
     for line in sys.stdin:
