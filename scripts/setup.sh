@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake pkg-config git
           libgtest-dev libgmock-dev libbenchmark-dev
           libpcre2-dev nlohmann-json3-dev libcpp-httplib-dev libedit-dev libxrt-dev
-          python3)
+          python3 python3-dev pybind11-dev python3-numpy python3-pytest)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
