@@ -1,6 +1,6 @@
 // Host stand-in for the few AIE API pieces w2a8_tile.h uses, so the emulator
 // compiles the same kernel source as the AIE core. Semantics follow aie_api
-// (aie_api's documentation and headers, summarised in docs/NPU.md):
+// as summarised in docs/NPU.md, "AIE API semantics the emulator relies on":
 //   - accumulator -> vector conversion is shift, then round per the rounding
 //     register, then saturate per the saturation register;
 //   - the rounding register defaults to floor and persists until set;

@@ -1,6 +1,7 @@
 #include "backend/npu/npu_backend.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -22,10 +23,17 @@ struct NpuMatrix {
 
 class NpuBackend final : public Backend {
  public:
-  NpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool)
-      : executor_(std::move(executor)), cpu_(MakeCpuBackend(pool)) {}
+  NpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool, NpuRouting routing)
+      : executor_(std::move(executor)), cpu_(MakeCpuBackend(pool)), routing_(routing) {}
 
-  std::string Name() const override { return executor_->Name(); }
+  std::string Name() const override {
+    std::string name = executor_->Name();
+    if (!failure_.empty()) return name + " [failed, on the CPU: " + failure_ + "]";
+    if (!routing_.decode || !routing_.prefill)
+      name += std::string(" [decode on ") + (routing_.decode ? "npu" : "cpu") + ", prefill on " +
+              (routing_.prefill ? "npu" : "cpu") + "]";
+    return name;
+  }
 
   bool Supports(const TernaryMatrixView& w) const override {
     std::string why;
@@ -51,7 +59,25 @@ class NpuBackend final : public Backend {
 
   void MatMul(int handle, const int8_t* x, const int32_t* x_sums, int n, int32_t* y) override {
     const NpuMatrix& m = matrices_.at(static_cast<size_t>(handle));
-    if (!m.on_npu) return cpu_->MatMul(m.cpu_handle, x, x_sums, n, y);
+    const bool npu_class = n == 1 ? routing_.decode : routing_.prefill;
+    if (!m.on_npu || !failure_.empty() || !npu_class) return CpuMatMul(handle, x, x_sums, n, y);
+    try {
+      NpuMatMul(m, x, n, y);
+    } catch (const Error& e) {
+      failure_ = e.what();
+      std::fprintf(stderr, "bitnet: NPU dispatch failed (%s); running on the CPU from now on\n", failure_.c_str());
+      CpuMatMul(handle, x, x_sums, n, y);
+    }
+  }
+
+ private:
+  void CpuMatMul(int handle, const int8_t* x, const int32_t* x_sums, int n, int32_t* y) {
+    NpuMatrix& m = matrices_.at(static_cast<size_t>(handle));
+    if (m.cpu_handle < 0) m.cpu_handle = cpu_->Upload(m.view);  // the view outlives the backend
+    cpu_->MatMul(m.cpu_handle, x, x_sums, n, y);
+  }
+
+  void NpuMatMul(const NpuMatrix& m, const int8_t* x, int n, int32_t* y) {
     // The core unpacks signed weights, so x_sums (the CPU kernels' u = w + 1
     // correction) is not needed here.
     for (int t0 = 0; t0 < n;) {
@@ -70,7 +96,6 @@ class NpuBackend final : public Backend {
     }
   }
 
- private:
   std::optional<NpuTilingPlan> PlanFor(const TernaryMatrixView& w, int64_t tokens, std::string* why) const {
     try {
       NpuTilingPlan plan = MakeNpuTilingPlan(w.rows, w.cols_padded, executor_->generation(), tokens);
@@ -85,6 +110,8 @@ class NpuBackend final : public Backend {
   std::unique_ptr<NpuExecutor> executor_;
   std::unique_ptr<Backend> cpu_;
   std::vector<NpuMatrix> matrices_;
+  NpuRouting routing_;
+  std::string failure_;  // set by the first failed dispatch
   std::vector<std::string> fallbacks_;
   std::vector<int8_t> x_ddr_;
   std::vector<int32_t> y_ddr_;
@@ -92,8 +119,9 @@ class NpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> MakeNpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool) {
-  return std::make_unique<NpuBackend>(std::move(executor), pool);
+std::unique_ptr<Backend> MakeNpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool,
+                                        NpuRouting routing) {
+  return std::make_unique<NpuBackend>(std::move(executor), pool, routing);
 }
 
 }  // namespace bitnet

@@ -12,6 +12,18 @@ namespace bitnet {
 
 class ThreadPool;
 
-std::unique_ptr<Backend> MakeNpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool);
+// Which shape classes go to the NPU: decode (one token per product) and
+// prefill (several). A class that is off runs on the CPU backend; --device
+// auto turns a class off when the start-up calibration finds the NPU slower.
+struct NpuRouting {
+  bool decode = true;
+  bool prefill = true;
+};
+
+// Any Error from the executor during a product (device lost, timeout, a
+// kernel missing at run time) is printed once to stderr with its reason and
+// every later product runs on the CPU: a run never dies on an NPU fault.
+std::unique_ptr<Backend> MakeNpuBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool* pool,
+                                        NpuRouting routing = {});
 
 }  // namespace bitnet

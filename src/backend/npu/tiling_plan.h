@@ -78,7 +78,7 @@ inline constexpr int64_t kNpuMaxTokensPerDispatch = 4;
 NpuTilingPlan MakeNpuTilingPlan(int64_t rows, int64_t cols, NpuGeneration generation, int64_t tokens = 1);
 
 // Throws Error naming the tap and dimension when a pattern breaks a shim BD
-// limit (docs/NPU.md).
+// limit (docs/NPU.md, "Shim DMA limits").
 void ValidateNpuTap(const NpuTap& tap, const std::string& what);
 
 }  // namespace bitnet

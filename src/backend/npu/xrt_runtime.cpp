@@ -11,15 +11,8 @@
 #include <cstring>
 #include <xrt/xrt_bo.h>
 #include <xrt/xrt_device.h>
-#include <xrt/xrt_kernel.h>
-// XRT >= 2.14 (the amdxdna driver needs a recent one) has hardware contexts;
-// Debian's 2.13 only has the older device-level load_xclbin path.
-#if __has_include(<xrt/xrt_hw_context.h>)
 #include <xrt/xrt_hw_context.h>
-#define BITNET_XRT_HW_CONTEXT 1
-#else
-#define BITNET_XRT_HW_CONTEXT 0
-#endif
+#include <xrt/xrt_kernel.h>
 #endif
 
 namespace bitnet {
@@ -37,17 +30,21 @@ std::string NpuInstrPath(const std::string& dir, const NpuTilingPlan& plan) {
          std::to_string(plan.tokens) + ".insts.bin";
 }
 
-NpuGeneration FindNpuArtifacts(const std::string& dir) {
-  if (const char* env = std::getenv("BITNET_NPU_GEN"); env && *env) {
-    const NpuGeneration g = ParseNpuGeneration(env);
-    if (!std::filesystem::exists(NpuXclbinPath(dir, g)))
-      throw Error("no xclbin at " + NpuXclbinPath(dir, g) + " (BITNET_NPU_GEN=" + env + "; build it with `make -C npu compile-all NPU=" + env + "`)");
-    return g;
-  }
-  for (NpuGeneration g : {NpuGeneration::kNpu2, NpuGeneration::kNpu1})
-    if (std::filesystem::exists(NpuXclbinPath(dir, g))) return g;
-  throw Error("no NPU xclbin in " + dir + " (expected " + NpuXclbinPath(dir, NpuGeneration::kNpu2) + " or " +
-              NpuXclbinPath(dir, NpuGeneration::kNpu1) + "; build them with `make -C npu compile-all`)");
+NpuGeneration NpuGenerationFromDeviceName(const std::string& name) {
+  // AIE2P first: "NPU Strix Halo" also contains the generic "NPU".
+  for (const char* key : {"RyzenAI-npu4", "RyzenAI-npu5", "RyzenAI-npu6", "NPU Strix", "NPU Krackan"})
+    if (name.find(key) != std::string::npos) return NpuGeneration::kNpu2;
+  for (const char* key : {"RyzenAI-npu1", "NPU Phoenix"})
+    if (name.find(key) != std::string::npos) return NpuGeneration::kNpu1;
+  throw Error("unknown NPU device '" + name +
+              "' (expected RyzenAI-npu1 for npu1 or RyzenAI-npu4/5/6 for npu2; see `xrt-smi examine`)");
+}
+
+void CheckNpuArtifacts(const std::string& dir, NpuGeneration g) {
+  const std::string path = NpuXclbinPath(dir, g);
+  if (!std::filesystem::exists(path))
+    throw Error("no NPU xclbin at " + path + " (build it with `make -C npu compile-all NPU=" + NpuGenerationName(g) +
+                "`)");
 }
 
 #if BITNET_HAVE_XRT
@@ -83,23 +80,25 @@ auto Xrt(const std::string& what, Fn fn) -> decltype(fn()) {
 
 class XrtExecutor final : public NpuExecutor {
  public:
-  explicit XrtExecutor(const std::string& dir) : dir_(dir), generation_(FindNpuArtifacts(dir)) {
+  explicit XrtExecutor(const std::string& dir) : dir_(dir) {
+    std::string device_name;
+    Xrt("open device 0", [&] {
+      device_ = xrt::device(0u);
+      device_name = device_.get_info<xrt::info::device::name>();
+    });
+    generation_ = NpuGenerationFromDeviceName(device_name);
+    CheckNpuArtifacts(dir, generation_);
     const std::string xclbin_path = NpuXclbinPath(dir, generation_);
-    Xrt("open device 0", [&] { device_ = xrt::device(0u); });
     Xrt("load " + xclbin_path, [&] {
       xclbin_ = xrt::xclbin(xclbin_path);
-#if BITNET_XRT_HW_CONTEXT
       device_.register_xclbin(xclbin_);
       context_ = xrt::hw_context(device_, xclbin_.get_uuid());
-#else
-      uuid_ = device_.load_xclbin(xclbin_);
-#endif
       for (const auto& k : xclbin_.get_kernels()) kernel_names_.push_back(k.get_name());
     });
   }
 
   std::string Name() const override {
-    return std::string("npu (") + NpuGenerationName(generation_) + ", xrt" + (BITNET_XRT_HW_CONTEXT ? "" : " 2.13 API") + ")";
+    return std::string("npu (") + NpuGenerationName(generation_) + ", xrt)";
   }
   NpuGeneration generation() const override { return generation_; }
 
@@ -167,11 +166,7 @@ class XrtExecutor final : public NpuExecutor {
     const std::vector<uint32_t> words = ReadInstructions(NpuInstrPath(dir_, plan));
     Shape s;
     Xrt("set up " + name, [&] {
-#if BITNET_XRT_HW_CONTEXT
       s.kernel = xrt::kernel(context_, name);
-#else
-      s.kernel = xrt::kernel(device_, uuid_, name);
-#endif
       s.instr = xrt::bo(device_, words.size() * 4, XCL_BO_FLAGS_CACHEABLE, s.kernel.group_id(1));
       std::memcpy(s.instr.map<uint32_t*>(), words.data(), words.size() * 4);
       s.instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
@@ -183,14 +178,10 @@ class XrtExecutor final : public NpuExecutor {
   }
 
   std::string dir_;
-  NpuGeneration generation_;
+  NpuGeneration generation_ = NpuGeneration::kNpu2;
   xrt::device device_;
   xrt::xclbin xclbin_;
-#if BITNET_XRT_HW_CONTEXT
   xrt::hw_context context_;
-#else
-  xrt::uuid uuid_;
-#endif
   std::vector<std::string> kernel_names_;
   std::map<std::string, Shape> shapes_;
   std::vector<Matrix> matrices_;
@@ -207,7 +198,8 @@ std::unique_ptr<NpuExecutor> OpenXrtExecutor(const std::string& xclbin_dir) {
 bool XrtBuiltIn() { return false; }
 
 std::unique_ptr<NpuExecutor> OpenXrtExecutor(const std::string&) {
-  throw Error("this binary was built without XRT (reconfigure with -DBITNET_XRT=ON on a machine with XRT)");
+  throw Error("this binary was built without XRT (needs XRT >= 2.17 headers with xrt/xrt_hw_context.h; "
+              "reconfigure with -DBITNET_XRT=ON, docs/NPU.md)");
 }
 
 #endif

@@ -1,8 +1,9 @@
 // The XRT host runtime for the bitlinear designs. One xclbin per NPU
 // generation holds one kernel per (shape, tokens) — aiecc's --xclbin-input
 // chaining — so a single hardware context serves every matrix; each kernel
-// has its own instruction stream. Compiled against whatever XRT headers the
-// build found (BITNET_XRT); without them OpenXrtExecutor reports that.
+// has its own instruction stream. Needs XRT >= 2.17 (xrt::hw_context, the
+// only API the amdxdna driver serves); the build compiles it only when such
+// headers are found (BITNET_XRT, docs/NPU.md), else OpenXrtExecutor says so.
 //
 // Unverified on hardware: nothing here has run on an NPU (docs/NPU.md).
 #pragma once
@@ -21,13 +22,20 @@ std::string NpuXclbinPath(const std::string& dir, NpuGeneration g);      // DIR/
 std::string NpuKernelName(const NpuTilingPlan& plan);                    // bl_3840x2560_t1
 std::string NpuInstrPath(const std::string& dir, const NpuTilingPlan& plan);  // DIR/npuN/bitlinear_3840x2560_t1.insts.bin
 
-// Which generation's artifacts to use: BITNET_NPU_GEN if set, else the one
-// whose xclbin exists in dir (npu2 first). Throws Error naming the expected
-// paths when none exists.
-NpuGeneration FindNpuArtifacts(const std::string& dir);
+// The generation of an XRT device from its name (xrt::info::device::name).
+// The amdxdna driver reports "RyzenAI-npu1" for Phoenix/Hawk Point (AIE2) and
+// "RyzenAI-npu4" / "-npu5" / "-npu6" for Strix / Strix Halo / Krackan
+// (AIE2P); older Windows-era names are "NPU Phoenix", "NPU Strix", ...
+// Throws Error naming the device when it is none of these.
+NpuGeneration NpuGenerationFromDeviceName(const std::string& device_name);
 
-// Opens XRT device 0 and loads the xclbin. Throws Error saying what is
-// missing (XRT not built in, no device node, XRT error text, ...).
+// Throws Error naming the expected path and the build command when the
+// xclbin for generation g is not in dir.
+void CheckNpuArtifacts(const std::string& dir, NpuGeneration g);
+
+// Opens XRT device 0, takes the generation from its name, and loads that
+// generation's xclbin from xclbin_dir. Throws Error saying what is missing
+// (XRT not built in, no device node, unknown device, no xclbin, XRT error).
 std::unique_ptr<NpuExecutor> OpenXrtExecutor(const std::string& xclbin_dir);
 
 }  // namespace bitnet
