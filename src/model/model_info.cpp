@@ -61,6 +61,17 @@ void ApplyOutputType(ModelWeights& m, const std::string& output_type) {
   o.row_sums = o.int8_sums;
 }
 
+void ApplyFfnActivation(ModelWeights& m, const std::string& ffn_act) {
+  Check(ffn_act == "auto" || ffn_act == "relu2" || ffn_act == "silu", "--ffn-act",
+        "expected auto, relu2 or silu, got '" + ffn_act + "'");
+  if (ffn_act == "auto") return;
+  const bool was = m.config.relu2;
+  m.config.relu2 = ffn_act == "relu2";
+  // Keep the loader's reasoning visible: it is what a user overriding it wants to compare against.
+  m.activation_note = std::string(m.config.relu2 ? "relu^2" : "SiLU") + " FFN gate (--ffn-act " + ffn_act +
+                      "; the file alone gives " + (was ? "relu^2" : "SiLU") + ": " + m.activation_note + ")";
+}
+
 std::string DescribeWeights(const ModelWeights& m, const Tokenizer* tokenizer) {
   const ModelConfig& c = m.config;
   std::ostringstream out;
