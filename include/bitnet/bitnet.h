@@ -81,6 +81,9 @@ class Model {
   const ModelConfig& config() const;
   // Human-readable description: format, tensor counts, bytes, scale convention.
   std::string Describe() const;
+  // Bytes of the weights as loaded (ternary matrices, scales, norms, embedding,
+  // a separate output matrix): llama-bench's model_size.
+  uint64_t weight_bytes() const;
   // Which backend runs the BitLinears, and why (one line).
   const std::string& device_line() const;
 

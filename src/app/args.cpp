@@ -27,18 +27,16 @@ Args::Args(std::string command, std::string usage, std::string description)
 }
 
 void Args::Value(std::vector<std::string> names, std::string metavar, std::string help, std::string default_value) {
-  specs_.push_back({std::move(names), std::move(metavar), std::move(help), std::move(default_value), false});
+  specs_.push_back({std::move(names), std::move(metavar), std::move(help), std::move(default_value), false, {}});
 }
 
 void Args::Switch(std::vector<std::string> names, std::string help) {
-  specs_.push_back({std::move(names), "", std::move(help), "", true});
+  specs_.push_back({std::move(names), "", std::move(help), "", true, {}});
 }
 
 void Args::OptionalValue(std::vector<std::string> names, std::vector<std::string> choices, std::string implied,
                          std::string help) {
-  Spec s{std::move(names), "", std::move(help), std::move(implied), true};
-  s.choices = std::move(choices);
-  specs_.push_back(std::move(s));
+  specs_.push_back({std::move(names), "", std::move(help), std::move(implied), true, std::move(choices)});
 }
 
 const Args::Spec& Args::Find(const std::string& name) const {
