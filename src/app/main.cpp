@@ -36,7 +36,7 @@ void PrintUsage(FILE* out) {
   std::fprintf(out, "bitnet %s: BitNet b1.58 inference (W2A8 kernels, NPU with CPU fallback)\n\nusage: bitnet COMMAND [options]\n\ncommands:\n",
                bitnet::Version());
   for (const Command& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.help);
-  std::fprintf(out, "\n'bitnet COMMAND --help' shows a command's options; 'bitnet --version' the version.\n");
+  std::fprintf(out, "\n'bitnet COMMAND --help' or 'bitnet help COMMAND' shows a command's options; 'bitnet --version' the version.\n");
 }
 
 // Levenshtein distance, for "did you mean" on a mistyped command.
