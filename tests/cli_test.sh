@@ -13,6 +13,13 @@ failed=0
 ok() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 check() { local what="$1"; shift; if "$@"; then ok; else fail "$what"; fi; }
+expect_error() {  # expect_error "text in the message" bitnet args...
+  local want="$1"; shift
+  local out
+  out=$("$BITNET" "$@" 2>&1 >/dev/null)
+  local rc=$?
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && echo "$out" | grep -q -- "$want"; then ok; else fail "bitnet $* -> rc $rc: $out"; fi
+}
 
 # --- a model with the real tokenizer ---------------------------------------
 "$BITNET" synth "$W/tiny" --preset tiny --seed 3 --tokenizer "$TOK" 2>/dev/null || fail "synth tiny"
@@ -78,18 +85,149 @@ check "tq2_0 export gives the directory's tokens" [ "$t" = "$a" ]
 check "i2_s export is a bitnet-25 file" sh -c "'$BITNET' info -m '$W/i2s.gguf' 2>/dev/null | grep -q 'bitnet-25'"
 check "i2_s export generates" sh -c "'$BITNET' generate -m '$W/i2s.gguf' --prompt-ids 128000,791 -n 4 --temp 0 --json >/dev/null 2>&1"
 
+# --- llama.cpp's 'bitnet' files of the 2B-4T family ---------------------------
+# A tq2_0 export renamed so its bitnet-npu.ffn_activation key is unknown: what
+# llama.cpp's own converter writes. tiny has GQA and rope theta 500000.
+python3 - "$W/tq.gguf" "$W/llamacpp.gguf" <<'PY'
+import sys
+b = open(sys.argv[1], "rb").read()
+key = b"bitnet-npu.ffn_activation"
+assert b.count(key) == 1
+open(sys.argv[2], "wb").write(b.replace(key, b"bitnet-npu.ffn_activatioX"))
+PY
+info=$("$BITNET" info -m "$W/llamacpp.gguf" 2>&1)
+check "info: a 2B-4T-like 'bitnet' file is relu^2 and says why" sh -c "echo \"\$1\" | grep -q 'relu^2 FFN gate (bitnet arch with Llama 3 vocab, GQA, rope theta 500000: the 2B-4T family'" _ "$info"
+t=$("$BITNET" generate -m "$W/llamacpp.gguf" --prompt-ids 128000,791 -n 16 --temp 0 --ignore-eos --json 2>/dev/null | ids_of)
+check "2B-4T-like 'bitnet' file gives the directory's tokens" [ "$t" = "$a" ]
+s=$("$BITNET" generate -m "$W/llamacpp.gguf" --prompt-ids 128000,791 -n 16 --temp 0 --ignore-eos --json --ffn-act silu 2>/dev/null | ids_of)
+check "--ffn-act silu changes the tokens" [ -n "$s" -a "$s" != "$a" ]
+check "info names the --ffn-act override" sh -c "'$BITNET' info -m '$W/llamacpp.gguf' --ffn-act silu 2>/dev/null | grep -q 'SiLU FFN gate (--ffn-act silu'"
+s2=$("$BITNET" generate -m "$W/tiny" --prompt-ids 128000,791 -n 16 --temp 0 --ignore-eos --json --ffn-act silu 2>/dev/null | ids_of)
+check "--ffn-act silu on the directory matches the file" [ "$s" = "$s2" ]
+"$BITNET" convert "$W/llamacpp.gguf" -o "$W/silu.gguf" --ffn-act silu 2>/dev/null
+check "convert --ffn-act records the choice" sh -c "'$BITNET' info -m '$W/silu.gguf' 2>/dev/null | grep -q 'SiLU FFN gate'"
+expect_error_early() { local out; out=$("$BITNET" "$@" 2>&1 >/dev/null); local rc=$?; [ $rc -ne 0 ] && [ $rc -lt 128 ] && echo "$out" | grep -q -- "--ffn-act"; }
+check "--ffn-act gelu is an error" expect_error_early generate -m "$W/tiny.gguf" --prompt-ids 1 --ffn-act gelu
+check "bench --ffn-act gelu is an error" expect_error_early bench -m "$W/tiny.gguf" -p 4 -n 0 -r 1 --ffn-act gelu
+
+# --- llama.cpp habits ----------------------------------------------------------
+gen() { "$BITNET" generate -m "$W/tiny.gguf" --prompt-ids 128000,791 -n 2 --temp 0 "$@"; }
+for flag in "-ngl 99" "--n-gpu-layers 0" "-fa" "-fa on" "--flash-attn" "-b 512" "-ub 256" "--no-mmap" "--color"; do
+  name=${flag%% *}
+  case "$name" in --n-gpu-layers) name=-ngl ;; --flash-attn) name=-fa ;; esac
+  # shellcheck disable=SC2086
+  gen $flag >/dev/null 2>"$W/flag.err"
+  rc=$?
+  check "generate $flag runs and notes it" sh -c '[ "$1" -eq 0 ] && grep -q -- "$2" "$3"' _ "$rc" "^note: $name has no effect here (" "$W/flag.err"
+done
+gen --mlock >/dev/null 2>&1
+check "--mlock runs (a warning at most)" [ $? -eq 0 ]
+gen -ngl 99 -no-cnv >/dev/null 2>"$W/flag.err"
+check "generate -no-cnv notes it" grep -q "note: -no-cnv has no effect here" "$W/flag.err"
+gen -ngl 99 --log-disable >/dev/null 2>"$W/quiet.err"
+check "--log-disable: no notes, device line or timings" [ ! -s "$W/quiet.err" ]
+gen >/dev/null 2>"$W/loud.err"
+check "without --log-disable there are timings (so the check above can fail)" grep -q "prompt eval" "$W/loud.err"
+expect_error "not supported yet" generate -m "$W/tiny.gguf" --prompt-ids 1 --grammar 'root ::= "a"'
+expect_error "not supported yet" generate -m "$W/tiny.gguf" --prompt-ids 1 --grammar-file /dev/null
+expect_error "not supported yet" generate -m "$W/tiny.gguf" --prompt-ids 1 --json-schema '{}'
+expect_error "not supported yet" chat -m "$W/tiny.gguf" --grammar x
+expect_error "-ngl" generate -m "$W/tiny.gguf" --prompt-ids 1 -ngl many
+expect_error "expects one of on, off" generate -m "$W/tiny.gguf" --prompt-ids 1 --flash-attn=maybe
+expect_error "-ub" generate -m "$W/tiny.gguf" --prompt-ids 1 -ub 0
+expect_error "plain completion" chat -m "$W/tiny.gguf" -no-cnv
+# -e: the escape becomes a newline, as in llama-cli; without -e it stays two characters.
+n_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["n_prompt"])'; }
+n_nl=$("$BITNET" tokenize -m "$W/tiny.gguf" --bos -p "$(printf 'Hi\n\n\nthere')" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+n_lit=$("$BITNET" tokenize -m "$W/tiny.gguf" --bos -p 'Hi\n\n\nthere' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+check "test premise: a newline and a literal \\n tokenize differently" [ "$n_nl" != "$n_lit" ]
+e=$("$BITNET" generate -m "$W/tiny.gguf" -p 'Hi\n\n\nthere' -e -n 1 --temp 0 --json 2>/dev/null | n_of)
+check "-e turns \\n into a newline" [ "$e" = "$n_nl" ]
+e=$("$BITNET" generate -m "$W/tiny.gguf" -p 'Hi\n\n\nthere' -n 1 --temp 0 --json 2>/dev/null | n_of)
+check "without -e \\n stays literal" [ "$e" = "$n_lit" ]
+e=$("$BITNET" generate -m "$W/tiny.gguf" -p 'Hi\x0a\n\x0Athere' --escape -n 1 --temp 0 --json 2>/dev/null | n_of)
+check "-e understands \\xHH" [ "$e" = "$n_nl" ]
+# -n -1: until the context is full.
+n=$("$BITNET" generate -m "$W/tiny.gguf" --prompt-ids 128000,791 -c 16 -n -1 --temp 0 --ignore-eos --json 2>/dev/null | ids_of | tr ',' '\n' | wc -l)
+check "generate -n -1 runs to the end of the context (got $n, want 14)" [ "$n" -eq 14 ]
+expect_error "-n" generate -m "$W/tiny.gguf" --prompt-ids 1 -n -2
+# help CMD, nearest-command suggestion.
+check "bitnet help generate = generate --help" [ "$("$BITNET" help generate)" = "$("$BITNET" generate --help)" ]
+check "generate --help lists -ngl" sh -c "'$BITNET' generate --help | grep -q -- '-ngl'"
+expect_error "did you mean 'generate'" genrate -m x
+expect_error "did you mean 'bench'" bnech
+expect_error "unknown command 'help-me'" help-me
+# chat: /help, --ignore-eos.
+printf '/help\n/bye\n' | "$BITNET" chat -m "$W/tiny.gguf" -n 2 >"$W/help.out" 2>"$W/help.err"
+check "chat /help lists the commands" sh -c "grep -q '/clear' '$W/help.err' && grep -q '/bye' '$W/help.err' && grep -q '/help' '$W/help.err'"
+check "chat /help is not sent to the model" [ ! -s "$W/help.out" ]
+printf 'hi\n' | "$BITNET" chat -m "$W/tiny.gguf" -n 6 --temp 0 --ignore-eos >/dev/null 2>"$W/ie.err"
+check "chat --ignore-eos gives -n tokens" grep -q "generation:  6 tokens" "$W/ie.err"
+# bench: llama-bench's formats and fields, -pg, --progress, model_size, build_commit.
+B=("$BITNET" bench -m "$W/tiny.gguf" -p 8 -n 4 -pg 8,4 -r 1 -t 1)
+"${B[@]}" -o json >"$W/b.json" 2>/dev/null
+check "bench json: llama-bench fields, real model_size and build_commit, the -pg test" python3 - "$W/b.json" <<'PY'
+import json, re, sys
+rows = json.load(open(sys.argv[1]))
+assert [(r["n_prompt"], r["n_gen"]) for r in rows] == [(8, 0), (0, 4), (8, 4)], rows
+for r in rows:
+    for k in ("build_commit", "backends", "model_filename", "model_type", "model_size", "model_n_params", "n_threads",
+              "n_batch", "n_ubatch", "n_gpu_layers", "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts"):
+        assert k in r, k
+    assert re.fullmatch(r"[0-9a-f]{4,}|unknown", r["build_commit"]), r["build_commit"]
+    assert r["build_commit"] != "bitnet-npu"
+    assert 100000 < r["model_size"] < 200000000, r["model_size"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["test_time"])
+PY
+"${B[@]}" -o jsonl >"$W/b.jsonl" 2>/dev/null
+check "bench jsonl: one object per test" python3 -c '
+import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; assert len(rows) == 3 and rows[2]["n_gen"] == 4' "$W/b.jsonl"
+"${B[@]}" -o csv >"$W/b.csv" 2>/dev/null
+check "bench csv: header and quoted values" python3 -c '
+import csv,sys; rows=list(csv.DictReader(open(sys.argv[1]))); assert len(rows) == 3 and rows[0]["build_commit"] and int(rows[0]["model_size"]) > 0 and float(rows[2]["avg_ts"]) > 0
+assert open(sys.argv[1]).readline().startswith("build_commit,build_number,")' "$W/b.csv"
+"${B[@]}" -o sql >"$W/b.sql" 2>/dev/null
+check "bench sql loads into sqlite" python3 -c '
+import sqlite3,sys; db=sqlite3.connect(":memory:"); db.executescript(open(sys.argv[1]).read())
+assert db.execute("select count(*), max(n_gen) from test").fetchone() == (3, 4)' "$W/b.sql"
+"${B[@]}" >"$W/b.md" 2>/dev/null
+check "bench md names the -pg test pp8+tg4" grep -q "| pp8+tg4 |" "$W/b.md"
+"${B[@]}" --progress -o json >/dev/null 2>"$W/b.err"
+check "bench --progress" grep -q "benchmark 3/3: starting" "$W/b.err"
+"${B[@]}" -ngl 99 -fa 1 -b 2048 -ub 512 -mmp 0 -o json >/dev/null 2>"$W/b.err"
+rc=$?
+check "bench takes llama-bench's -ngl -fa -b -ub -mmp" sh -c '[ "$1" -eq 0 ] && grep -q "note: -ngl has no effect here" "$2"' _ "$rc" "$W/b.err"
+expect_error "-o" bench -m "$W/tiny.gguf" -o xml
+expect_error "-pg" bench -m "$W/tiny.gguf" -pg 512
+
+# --- progress on a terminal only ------------------------------------------------
+long_ids="128000$(for i in $(seq 1 299); do printf ',%d' $((i + 100)); done)"
+"$BITNET" synth "$W/p1" --preset tiny 2>"$W/p1.err"
+"$BITNET" convert "$W/tiny" -o "$W/p1.gguf" 2>"$W/p2.err"
+"$BITNET" generate -m "$W/tiny.gguf" --prompt-ids "$long_ids" -n 1 --temp 0 >/dev/null 2>"$W/p3.err"
+check "no progress when stderr is not a TTY" sh -c "! grep -q '%' '$W/p1.err' '$W/p2.err' '$W/p3.err' && ! grep -q \"\$(printf '\\r')\" '$W/p1.err' '$W/p2.err' '$W/p3.err'"
+if command -v script >/dev/null; then
+  tty_run() { script -qec "$1" /dev/null </dev/null 2>&1; }
+  out=$(tty_run "'$BITNET' synth '$W/p2' --preset tiny")
+  check "synth shows progress on a TTY" sh -c "echo \"\$1\" | grep -q 'synth \[.*%'" _ "$out"
+  out=$(tty_run "'$BITNET' convert '$W/tiny' -o '$W/p3.gguf'")
+  check "convert shows progress on a TTY" sh -c "echo \"\$1\" | grep -q 'loading \[.*%' && echo \"\$1\" | grep -q \"\$(printf '\\r')loading\"" _ "$out"
+  out=$(tty_run "'$BITNET' generate -m '$W/tiny.gguf' --prompt-ids '$long_ids' -n 1 --temp 0")
+  check "a long prefill shows progress on a TTY" sh -c "echo \"\$1\" | grep -q 'prompt \[.*100%'" _ "$out"
+  out=$(tty_run "'$BITNET' generate -m '$W/tiny.gguf' --prompt-ids 128000,791 -n 1 --temp 0")
+  check "a short prompt shows none" sh -c "! echo \"\$1\" | grep -q 'prompt \['" _ "$out"
+  a2=$(script -qec "'$BITNET' generate -m '$W/tiny.gguf' --prompt-ids '$long_ids' -n 8 --temp 0 --ignore-eos --json" /dev/null </dev/null 2>/dev/null | grep -o '{"ids".*}' | ids_of)
+  b2=$("$BITNET" generate -m "$W/tiny.gguf" --prompt-ids "$long_ids" -n 8 --temp 0 --ignore-eos --json 2>/dev/null | ids_of)
+  check "the sliced prefill on a TTY gives the same tokens" [ -n "$b2" -a "$a2" = "$b2" ]
+else
+  fail "script (util-linux) is needed for the TTY progress checks"
+fi
+
 # --- help, version, bad input ------------------------------------------------
 for cmd in generate chat serve bench convert info eval tokenize detokenize synth; do
   check "$cmd --help" "$BITNET" "$cmd" --help >/dev/null
 done
 check "--version" "$BITNET" --version >/dev/null
-expect_error() {  # expect_error "text in the message" bitnet args...
-  local want="$1"; shift
-  local out
-  out=$("$BITNET" "$@" 2>&1 >/dev/null)
-  local rc=$?
-  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && echo "$out" | grep -q -- "$want"; then ok; else fail "bitnet $* -> rc $rc: $out"; fi
-}
 expect_error "unknown option '--bogus'" generate -m "$W/tiny.gguf" --bogus
 expect_error "unknown command" frobnicate
 expect_error "-n" generate -m "$W/tiny.gguf" --prompt-ids 1 -n abc

@@ -20,6 +20,23 @@ namespace {
 
 const std::vector<int32_t> kIds = {1, 17, 300, 42, 511, 0, 99, 256};
 
+// 1bitLLM's SiLU BitNets, which llama.cpp's 'bitnet' architecture targets: no
+// grouped-query heads, rope theta 10000.
+ModelConfig OldBitnetConfig() {
+  ModelConfig c = WideConfig();
+  c.n_kv_heads = c.n_heads;
+  c.rope_theta = 10000.0f;
+  return c;
+}
+
+std::vector<float> LogitsWith(const std::string& path, const std::string& ffn_act) {
+  Options o = CpuOptions();
+  o.ffn_act = ffn_act;
+  auto model = Model::Load(path, o);
+  auto cache = model->NewCache(32);
+  return model->Forward(kIds, *cache, 0, static_cast<int>(kIds.size()));
+}
+
 std::vector<float> Logits(const std::string& path) {
   auto model = Model::Load(path, CpuOptions());
   auto cache = model->NewCache(32);
@@ -104,13 +121,15 @@ TEST(ForeignGguf, EveryTypeAndArchitectureGivesTheHfLogits) {
     spec.arch = k.arch;
     spec.ternary_type = k.type;
     const std::string path = fx.Gguf(std::string(k.arch) + "-" + GgmlTypeName(k.type) + ".gguf", spec);
-    const bool is_relu2 = std::string(k.arch) != "bitnet";
-    EXPECT_EQ(Logits(path), is_relu2 ? relu2 : silu) << k.arch << " " << GgmlTypeName(k.type);
+    // WideConfig has GQA and rope theta 500000, so even llama.cpp's 'bitnet'
+    // reads as the relu^2 2B-4T family (SiLU 'bitnet' files: OldBitnetFileIsSiluAndOverridesWork).
+    EXPECT_EQ(Logits(path), relu2) << k.arch << " " << GgmlTypeName(k.type);
   }
 }
 
 TEST(ForeignGguf, ActivationFollowsTheArchitectureAndInfoSaysWhy) {
   Fixture fx;
+  fx.model = RandomTestModel(OldBitnetConfig(), 11);
   GgufSpec spec;
   spec.ternary_type = kGgmlTQ2_0;
   spec.arch = "bitnet";
@@ -123,6 +142,59 @@ TEST(ForeignGguf, ActivationFollowsTheArchitectureAndInfoSaysWhy) {
       << Describe(bitnetcpp);
   EXPECT_NE(Logits(llama), Logits(bitnetcpp));
   EXPECT_NE(Describe(bitnetcpp).find("TQ2_0"), std::string::npos) << Describe(bitnetcpp);
+}
+
+// llama.cpp's converter labels 2B-4T 'bitnet' (SiLU in llama.cpp): the family
+// is recognised and computed with relu^2, giving the HF model's logits.
+TEST(ForeignGguf, TwoB4TLikeBitnetFileIsRelu2) {
+  Fixture fx;
+  const std::vector<float> relu2 = Logits(fx.Hf("relu2"));
+  const std::vector<float> silu = Logits(fx.Hf("silu"));
+  GgufSpec spec;
+  spec.arch = "bitnet";
+  spec.ternary_type = kGgmlTQ2_0;
+  spec.tokenizer_pre = "llama-bpe";
+  const std::string path = fx.Gguf("2b4t-like.gguf", spec);
+  EXPECT_EQ(Logits(path), relu2);
+  const std::string d = Describe(path);
+  EXPECT_NE(d.find("relu^2 FFN gate (bitnet arch with Llama 3 vocab, GQA, rope theta 500000: the 2B-4T family"),
+            std::string::npos) << d;
+  // The override follows llama.cpp instead.
+  EXPECT_EQ(LogitsWith(path, "silu"), silu);
+  EXPECT_NE(Model::Load(path, [] { Options o = CpuOptions(); o.ffn_act = "silu"; return o; }())->Describe().find(
+                "SiLU FFN gate (--ffn-act silu"),
+            std::string::npos);
+}
+
+// Old-bitnet shape (no GQA, theta 10000): llama.cpp's SiLU, unless the name says 2B-4T
+// or a Llama 3 vocabulary joins one other sign.
+TEST(ForeignGguf, OldBitnetFileIsSiluAndOverridesWork) {
+  Fixture fx;
+  fx.model = RandomTestModel(OldBitnetConfig(), 11);
+  const std::vector<float> relu2 = Logits(fx.Hf("relu2"));
+  const std::vector<float> silu = Logits(fx.Hf("silu"));
+  ASSERT_GT(MaxAbsDiff(relu2, silu), 1e-3f);
+  GgufSpec spec;
+  spec.arch = "bitnet";
+  spec.ternary_type = kGgmlTQ1_0;
+  const std::string old = fx.Gguf("old.gguf", spec);
+  EXPECT_EQ(Logits(old), silu);
+  EXPECT_NE(Describe(old).find("SiLU FFN gate (llama.cpp builds 'bitnet'"), std::string::npos) << Describe(old);
+  EXPECT_EQ(LogitsWith(old, "relu2"), relu2);
+  EXPECT_EQ(LogitsWith(old, "auto"), silu);
+  spec.tokenizer_pre = "llama-bpe";  // one sign alone is not enough
+  EXPECT_EQ(Logits(fx.Gguf("old-llama3.gguf", spec)), silu);
+  spec.tokenizer_pre.clear();
+  spec.name = "Bitnet B1.58 2B 4T";  // llama.cpp's rewrite of the directory name
+  const std::string named = fx.Gguf("named.gguf", spec);
+  EXPECT_EQ(Logits(named), relu2);
+  EXPECT_NE(Describe(named).find("general.name 'Bitnet B1.58 2B 4T'"), std::string::npos) << Describe(named);
+  try {
+    LogitsWith(old, "gelu");
+    ADD_FAILURE() << "--ffn-act gelu was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--ffn-act"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ForeignGguf, I2sScaleMultipliesLikeBitnetCpp) {

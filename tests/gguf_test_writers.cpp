@@ -240,7 +240,11 @@ void WriteForeignGguf(const TestModel& m, const GgufSpec& spec, const std::strin
   gguf::Writer w;
   const std::string a = spec.arch;
   w.SetString("general.architecture", a);
-  w.SetString("general.name", "test");
+  w.SetString("general.name", spec.name);
+  if (!spec.tokenizer_pre.empty()) {
+    w.SetString("tokenizer.ggml.model", "gpt2");
+    w.SetString("tokenizer.ggml.pre", spec.tokenizer_pre);
+  }
   if (spec.write_vocab_size) w.SetUint32(a + ".vocab_size", static_cast<uint32_t>(c.vocab));
   w.SetUint32(a + ".context_length", static_cast<uint32_t>(c.max_context));
   w.SetUint32(a + ".embedding_length", static_cast<uint32_t>(c.hidden));

@@ -51,6 +51,8 @@ struct GgufSpec {
   uint32_t embed_type = 30;    // BF16 30, F16 1, F32 0, Q8_0 8
   bool scale_tensors = false;  // TQ: d = 1 in every block, the scale in "<name>.scale"
   bool write_vocab_size = true;
+  std::string name = "test";   // general.name
+  std::string tokenizer_pre;   // non-empty: tokenizer.ggml.model "gpt2" and this tokenizer.ggml.pre (no vocab)
 };
 void WriteForeignGguf(const TestModel& m, const GgufSpec& spec, const std::string& path);
 

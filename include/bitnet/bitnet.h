@@ -39,6 +39,7 @@ struct Options {
   std::string output_type = "auto";    // tied output matrix: auto | bf16 | int8
   std::string packed_scale = "auto";   // packed HF weight_scale: auto | multiply | divide
   std::string kv_type = "auto";        // KV cache: auto (f16 for big caches, else f32) | f16 | f32
+  std::string ffn_act = "auto";        // FFN gate: auto (what the file says or implies) | relu2 | silu
   bool verbose = true;                 // print the one-line device choice to stderr
 };
 
@@ -80,6 +81,9 @@ class Model {
   const ModelConfig& config() const;
   // Human-readable description: format, tensor counts, bytes, scale convention.
   std::string Describe() const;
+  // Bytes of the weights as loaded (ternary matrices, scales, norms, embedding,
+  // a separate output matrix): llama-bench's model_size.
+  uint64_t weight_bytes() const;
   // Which backend runs the BitLinears, and why (one line).
   const std::string& device_line() const;
 
@@ -195,6 +199,7 @@ struct ConvertOptions {
   // native: this engine's fast form; i2_s: laid out like bitnet.cpp's official
   // ggml-model-i2_s.gguf; tq2_0 / tq1_0: llama.cpp's ternary types.
   std::string format = "native";
+  std::string ffn_act = "auto";  // as Options::ffn_act: the activation the output file records
 };
 void ConvertModel(const std::string& input, const std::string& output, const ConvertOptions& options = {});
 

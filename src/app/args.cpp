@@ -1,5 +1,6 @@
 #include "app/args.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cctype>
 #include <cmath>
@@ -10,6 +11,15 @@
 #include "util/error.h"
 
 namespace bitnet::app {
+namespace {
+
+std::string Join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+}  // namespace
 
 Args::Args(std::string command, std::string usage, std::string description)
     : command_(std::move(command)), usage_(std::move(usage)), description_(std::move(description)) {
@@ -17,11 +27,16 @@ Args::Args(std::string command, std::string usage, std::string description)
 }
 
 void Args::Value(std::vector<std::string> names, std::string metavar, std::string help, std::string default_value) {
-  specs_.push_back({std::move(names), std::move(metavar), std::move(help), std::move(default_value), false});
+  specs_.push_back({std::move(names), std::move(metavar), std::move(help), std::move(default_value), false, {}});
 }
 
 void Args::Switch(std::vector<std::string> names, std::string help) {
-  specs_.push_back({std::move(names), "", std::move(help), "", true});
+  specs_.push_back({std::move(names), "", std::move(help), "", true, {}});
+}
+
+void Args::OptionalValue(std::vector<std::string> names, std::vector<std::string> choices, std::string implied,
+                         std::string help) {
+  specs_.push_back({std::move(names), "", std::move(help), std::move(implied), true, std::move(choices)});
 }
 
 const Args::Spec& Args::Find(const std::string& name) const {
@@ -50,6 +65,17 @@ bool Args::Parse(int argc, char** argv) {
       if (spec->names.back() == "--help") {
         std::printf("%s", Help().c_str());
         return false;
+      }
+      if (!spec->choices.empty()) {
+        auto allowed = [&](const std::string& v) {
+          return std::find(spec->choices.begin(), spec->choices.end(), v) != spec->choices.end();
+        };
+        if (!inline_value && i + 1 < argc && allowed(argv[i + 1])) value = argv[++i];
+        else if (!inline_value) value = spec->default_value;
+        if (!allowed(value)) throw Error(command_ + ": option " + arg + " expects one of " + Join(spec->choices, ", ") +
+                                         ", got '" + value + "'");
+        values_[spec->names.back()] = value;
+        continue;
       }
       if (spec->is_switch) {
         if (inline_value) throw Error(command_ + ": option " + arg + " takes no value");
@@ -109,10 +135,11 @@ std::string Args::Help() const {
   for (const Spec& s : specs_) {
     std::string names;
     for (const std::string& n : s.names) names += (names.empty() ? "" : ", ") + n;
-    if (!s.is_switch) names += " " + s.metavar;
+    if (!s.choices.empty()) names += " [" + Join(s.choices, "|") + "]";
+    else if (!s.is_switch) names += " " + s.metavar;
     out << "  " << names;
     out << std::string(names.size() < 28 ? 28 - names.size() : 1, ' ') << s.help;
-    if (!s.default_value.empty()) out << " (default: " << s.default_value << ")";
+    if (!s.default_value.empty() && s.choices.empty()) out << " (default: " << s.default_value << ")";
     out << "\n";
   }
   return out.str();

@@ -15,6 +15,11 @@ class Args {
   void Value(std::vector<std::string> names, std::string metavar, std::string help, std::string default_value = "");
   // A switch without a value.
   void Switch(std::vector<std::string> names, std::string help);
+  // A switch that may take one of `choices` as its value (llama.cpp's -fa, a
+  // switch in older releases, "-fa on|off|auto" in newer ones). Str() gives
+  // the value, or `implied` when the switch came alone.
+  void OptionalValue(std::vector<std::string> names, std::vector<std::string> choices, std::string implied,
+                     std::string help);
   // Accept positional arguments (named in usage).
   void AllowPositional(int max_count) { max_positional_ = max_count; }
 
@@ -34,6 +39,7 @@ class Args {
     std::vector<std::string> names;
     std::string metavar, help, default_value;
     bool is_switch = false;
+    std::vector<std::string> choices;  // OptionalValue: values it may take
   };
   const Spec& Find(const std::string& name) const;
 

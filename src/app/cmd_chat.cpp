@@ -36,23 +36,32 @@ bool ReadLine(bool interactive, std::string* line) {
 
 int RunChat(int argc, char** argv) {
   Args args("chat", "-m MODEL [-sys TEXT] [sampling flags]",
-            "Multi-turn chat in the model's own format. Commands: /clear starts over, /bye quits;\n"
+            "Multi-turn chat in the model's own format. Commands: /help lists them, /clear starts over, /bye quits;\n"
             "Ctrl-C stops the current reply. With stdin not a terminal, each line is one user message.");
   AddModelFlags(args);
   AddSamplingFlags(args);
   args.Value({"-sys", "--system"}, "TEXT", "system message");
   args.Value({"-n", "--n-predict"}, "N", "most tokens per reply (-1: until end of turn or context)", "-1");
+  args.Switch({"--ignore-eos"}, "keep replying past end-of-turn (until -n or the context is full)");
+  AddLlamaTextFlags(args);
   if (!args.Parse(argc, argv)) return 0;
+  CheckLlamaTextFlags(args);
+  Check(!args.Has("--no-conversation"), "-no-cnv",
+        "chat is the conversation mode; for plain completion use bitnet generate");
+  const int n_predict = args.Int("--n-predict");
+  Check(n_predict >= -1, "-n", "must be >= -1 (-1: until end of turn or the context is full)");
   auto model = Model::Load(ModelPathFrom(args), ModelOptionsFrom(args));
+  ApplyLlamaModelFlags(args);
+  const bool quiet = LogDisabled(args);
   const SamplingParams sampling = SamplingFrom(args, *model);
   const int ctx = ContextFrom(args, *model);
-  const int n_predict = args.Int("--n-predict");
   const bool interactive = isatty(STDIN_FILENO) != 0;
   const int32_t eot = model->Tokenize("<|eot_id|>", true).back();
 
   std::vector<int32_t> start;
   if (args.Has("--system")) {
-    const ChatTurn sys{"system", args.Str("--system")};
+    const std::string text = args.Has("--escape") ? ProcessEscapes(args.Str("--system")) : args.Str("--system");
+    const ChatTurn sys{"system", text};
     start = model->EncodeChat(std::span<const ChatTurn>(&sys, 1), false);
   } else {
     start.push_back(model->config().bos_id);
@@ -64,11 +73,20 @@ int RunChat(int argc, char** argv) {
   sa.sa_handler = OnSigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
-  if (interactive) std::fprintf(stderr, "chat: /clear starts over, /bye quits, Ctrl-C stops a reply\n");
+  if (interactive) std::fprintf(stderr, "chat: /help lists commands, /clear starts over, /bye quits, Ctrl-C stops a reply\n");
 
   std::string line;
   while (ReadLine(interactive, &line)) {
     if (line == "/bye") break;
+    if (line == "/help") {
+      std::fprintf(stderr,
+                   "commands:\n"
+                   "  /help   this list\n"
+                   "  /clear  start a new conversation (the system message stays)\n"
+                   "  /bye    quit (as does end of input, Ctrl-D)\n"
+                   "Ctrl-C stops the current reply; any other line is your message.\n");
+      continue;
+    }
     if (line == "/clear") {
       conversation = start;
       gen.Reset();
@@ -88,6 +106,7 @@ int RunChat(int argc, char** argv) {
     }
     Generator::Params params;
     params.sampling = sampling;
+    params.ignore_eos = args.Has("--ignore-eos");
     const int room = ctx - static_cast<int>(prompt.size());
     params.max_tokens = n_predict < 0 ? room : std::min(n_predict, room);
     g_interrupted = false;
@@ -109,7 +128,7 @@ int RunChat(int argc, char** argv) {
     if (result.finish == FinishReason::kContextFull || static_cast<int>(conversation.size()) + 8 >= ctx)
       std::fprintf(stderr, "context full: %zu of %d tokens used; type /clear to start a new conversation\n",
                    conversation.size(), ctx);
-    std::fprintf(stderr, "%s", FormatStats(result.stats).c_str());
+    if (!quiet) std::fprintf(stderr, "%s", FormatStats(result.stats).c_str());
   }
   return 0;
 }

@@ -39,13 +39,19 @@ int RunGenerate(int argc, char** argv) {
   AddModelFlags(args);
   AddPromptFlags(args);
   AddSamplingFlags(args);
-  args.Value({"-n", "--n-predict"}, "N", "tokens to generate", "128");
+  AddLlamaTextFlags(args);
+  args.Value({"-n", "--n-predict"}, "N", "tokens to generate (-1: until end of text or the context is full)", "128");
   args.Switch({"--ignore-eos"}, "keep generating past end-of-text / end-of-turn");
   args.Switch({"--json"}, "print one JSON object (ids, text, timings) instead of streaming");
   if (!args.Parse(argc, argv)) return 0;
   const int n_predict = args.Int("--n-predict");
-  Check(n_predict >= 0, "-n", "must be >= 0");
-  auto model = Model::Load(ModelPathFrom(args), ModelOptionsFrom(args));
+  Check(n_predict >= -1, "-n", "must be >= -1 (-1: until end of text or the context is full)");
+  CheckLlamaTextFlags(args);
+  if (args.Has("--no-conversation") && !LogDisabled(args))
+    std::fprintf(stderr, "note: -no-cnv has no effect here (generate is plain completion; bitnet chat is the conversation mode)\n");
+  const Options options = ModelOptionsFrom(args);
+  auto model = Model::Load(ModelPathFrom(args), options);
+  ApplyLlamaModelFlags(args);
   const SamplingParams sampling = SamplingFrom(args, *model);
   const std::vector<int32_t> prompt = PromptFrom(args, *model);
   const int ctx = ContextFrom(args, *model);
@@ -53,7 +59,8 @@ int RunGenerate(int argc, char** argv) {
         std::to_string(prompt.size()) + " tokens do not fit the context of " + std::to_string(ctx) + " (raise -c)");
   Generator gen(*model, ctx);
   Generator::Params params;
-  params.max_tokens = std::min(n_predict, ctx - static_cast<int>(prompt.size()));
+  const int room = ctx - static_cast<int>(prompt.size());
+  params.max_tokens = n_predict < 0 ? room : std::min(n_predict, room);
   params.ignore_eos = args.Has("--ignore-eos");
   params.sampling = sampling;
   const bool json = args.Has("--json");
@@ -98,7 +105,7 @@ int RunGenerate(int argc, char** argv) {
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::printf("\n");
     std::fflush(stdout);
-    std::fprintf(stderr, "\n%s", FormatStats(result.stats).c_str());
+    if (!LogDisabled(args)) std::fprintf(stderr, "\n%s", FormatStats(result.stats).c_str());
   }
   return 0;
 }

@@ -49,12 +49,14 @@ int RunConvert(int argc, char** argv) {
   args.Value({"--format"}, "F",
              "native (this engine) | i2_s (bitnet.cpp) | tq2_0, tq1_0 (llama.cpp: computes a 2B-4T with SiLU, wrongly)",
              "native");
+  AddFfnActFlag(args);
   if (!args.Parse(argc, argv)) return 0;
   Check(args.positional().size() == 1, "convert", "give the input model (see bitnet convert --help)");
   Check(args.Has("--output"), "-o", "no output file given");
   ConvertOptions o;
   o.packed_scale = args.Str("--packed-scale");
   o.format = args.Str("--format");
+  o.ffn_act = args.Str("--ffn-act");
   ConvertModel(args.positional()[0], args.Str("--output"), o);
   std::fprintf(stderr, "wrote %s\n", args.Str("--output").c_str());
   return 0;
@@ -67,6 +69,7 @@ int RunInfo(int argc, char** argv) {
   Options o = ModelOptionsFrom(args);
   o.verbose = false;
   auto model = Model::Load(ModelPathFrom(args), o);
+  ApplyLlamaModelFlags(args);
   std::cout << model->Describe() << model->device_line() << "\n";
   return 0;
 }
@@ -86,6 +89,7 @@ int RunEval(int argc, char** argv) {
   // eval is for checking numbers: the float output matrix unless asked otherwise.
   if (!args.Has("--output-type")) options.output_type = "bf16";
   auto model = Model::Load(ModelPathFrom(args), options);
+  ApplyLlamaModelFlags(args);
   // The cache holds just these ids unless -c says otherwise: a small cache
   // also keeps the exact float32 KV type (see docs/PERFORMANCE.md).
   const int ctx = args.Int("--ctx-size") == 0 ? static_cast<int>(ids.size()) : ContextFrom(args, *model);

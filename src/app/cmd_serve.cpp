@@ -82,6 +82,7 @@ int RunServe(int argc, char** argv) {
       std::unique_ptr<Model> model = Model::Load(model_path, model_options);
       Check(model->has_tokenizer(), model_path, "has no tokenizer: the server needs one (tokenizer.json beside it)");
       ContextFrom(args, *model);  // -c beyond the model's maximum is an error, as in generate and chat
+      ApplyLlamaModelFlags(args);
       server.SetModel(std::move(model));
       std::fprintf(stderr, "serve: model '%s' ready, %d slot(s)\n", options.model_name.c_str(), options.parallel);
     } catch (const std::exception& e) {

@@ -1,6 +1,12 @@
 #include "app/common.h"
 
+#include <sys/mman.h>
+
+#include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -18,6 +24,92 @@ void AddModelFlags(Args& args) {
   args.Value({"--output-type"}, "T", "output matrix: auto | bf16 | int8", "auto");
   args.Value({"--packed-scale"}, "MODE", "packed HF weight_scale: auto | multiply | divide", "auto");
   args.Value({"--kv-type"}, "T", "KV cache: auto (f16 once an f32 cache would pass 64 MiB) | f16 | f32", "auto");
+  AddFfnActFlag(args);
+  AddLlamaModelFlags(args);
+}
+
+void AddFfnActFlag(Args& args) {
+  args.Value({"--ffn-act"}, "A",
+             "FFN gate: auto (the file's; llama.cpp 'bitnet' files of the 2B-4T family: relu2) | relu2 | silu", "auto");
+}
+
+void AddLlamaModelFlags(Args& args) {
+  args.Value({"-ngl", "--n-gpu-layers", "--gpu-layers"}, "N", "llama.cpp compatibility: no effect (no GPU offload)");
+  args.OptionalValue({"-fa", "--flash-attn"}, {"on", "off", "auto", "1", "0"}, "on",
+                     "llama.cpp compatibility: no effect (one attention kernel)");
+  args.Value({"-b", "--batch-size"}, "N", "llama.cpp compatibility: no effect (prefill runs 128-token chunks)");
+  args.Value({"-ub", "--ubatch-size"}, "N", "llama.cpp compatibility: no effect (prefill runs 128-token chunks)");
+  args.Switch({"--mlock"}, "lock the model in RAM (mlockall), as llama.cpp's --mlock");
+  args.Switch({"--no-mmap"}, "llama.cpp compatibility: no effect (GGUF weights are always memory-mapped)");
+  args.Switch({"--log-disable"}, "no device line, notes or timings on stderr");
+}
+
+bool LogDisabled(const Args& args) { return args.Has("--log-disable"); }
+
+namespace {
+
+void Note(const Args& args, const std::string& flag, const std::string& why) {
+  if (!LogDisabled(args)) std::fprintf(stderr, "note: %s has no effect here (%s)\n", flag.c_str(), why.c_str());
+}
+
+}  // namespace
+
+void ApplyLlamaModelFlags(const Args& args) {
+  if (args.Has("-ngl")) Note(args, "-ngl", "no GPU offload: the ternary layers run on the NPU or the CPU, see --device");
+  if (args.Has("-fa")) Note(args, "-fa", "there is one attention kernel, nothing to switch");
+  if (args.Has("-b")) Note(args, "-b", "the prompt runs in 128-token chunks whatever the batch size");
+  if (args.Has("-ub")) Note(args, "-ub", "the prompt runs in 128-token chunks whatever the batch size");
+  if (args.Has("--no-mmap")) Note(args, "--no-mmap", "GGUF weights are always memory-mapped, read-only");
+  // After loading, so the mapped weights are among the pages locked. Only the
+  // current pages: MCL_FUTURE would make later allocations fail at the limit.
+  if (args.Has("--mlock") && mlockall(MCL_CURRENT) != 0)
+    std::fprintf(stderr, "warning: --mlock: could not lock the model in RAM (%s; see ulimit -l)\n", std::strerror(errno));
+}
+
+void AddLlamaTextFlags(Args& args) {
+  args.Switch({"--color"}, "llama.cpp compatibility: no effect (output is plain text)");
+  args.Switch({"-e", "--escape"}, "process escapes (\\n, \\t, \\xHH, ...) in the prompt, as llama-cli's -e");
+  args.Switch({"-no-cnv", "--no-conversation"}, "llama.cpp compatibility: generate is plain completion already");
+  args.Value({"--grammar"}, "GBNF", "not supported yet");
+  args.Value({"--grammar-file"}, "FILE", "not supported yet");
+  args.Value({"-j", "--json-schema"}, "SCHEMA", "not supported yet");
+}
+
+void CheckLlamaTextFlags(const Args& args) {
+  for (const char* flag : {"--grammar", "--grammar-file", "--json-schema"})
+    if (args.Has(flag)) throw Error(std::string(flag) + ": not supported yet (no constrained sampling in this engine)");
+  if (args.Has("--color")) Note(args, "--color", "output is plain text");
+}
+
+std::string ProcessEscapes(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '\\' || i + 1 == in.size()) {
+      out += in[i];
+      continue;
+    }
+    const char c = in[++i];
+    switch (c) {
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case '\'': out += '\''; break;
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case 'x':
+        if (i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) != 0 &&
+            std::isxdigit(static_cast<unsigned char>(in[i + 2])) != 0) {
+          out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+          break;
+        }
+        [[fallthrough]];
+      default:  // llama-cli keeps an unknown escape as written
+        out += '\\';
+        out += c;
+    }
+  }
+  return out;
 }
 
 Options ModelOptionsFrom(const Args& args) {
@@ -29,6 +121,12 @@ Options ModelOptionsFrom(const Args& args) {
   o.output_type = args.Str("--output-type");
   o.packed_scale = args.Str("--packed-scale");
   o.kv_type = args.Str("--kv-type");
+  o.ffn_act = args.Str("--ffn-act");
+  o.verbose = !LogDisabled(args);
+  // Validated though unused, so a typo in a copied script still says so.
+  if (args.Has("-ngl")) Check(args.Int("-ngl") >= -1, "-ngl", "must be >= -1");
+  for (const char* flag : {"-b", "-ub"})
+    if (args.Has(flag)) Check(args.Int(flag) >= 1, flag, "must be >= 1");
   return o;
 }
 
@@ -86,6 +184,7 @@ std::vector<int32_t> PromptFrom(const Args& args, const Model& model) {
   } else {
     text = args.Str("--prompt");
   }
+  if (args.Has("--escape")) text = ProcessEscapes(text);
   std::vector<int32_t> ids;
   if (!args.Has("--no-bos")) ids.push_back(model.config().bos_id);
   const std::vector<int32_t> body = model.Tokenize(text, args.Has("--special"));

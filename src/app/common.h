@@ -7,9 +7,34 @@
 
 namespace bitnet::app {
 
-// -m, -t, -c, --device, --xclbin-dir, --output-type, --packed-scale.
+// -m, -t, -c, --device, --xclbin-dir, --output-type, --packed-scale,
+// --kv-type, --ffn-act, and llama.cpp's model flags (AddLlamaModelFlags).
 void AddModelFlags(Args& args);
 Options ModelOptionsFrom(const Args& args);
+
+// --ffn-act auto|relu2|silu, for commands that load a model without AddModelFlags.
+void AddFfnActFlag(Args& args);
+
+// Flags a script written for llama-cli / llama-server / llama-bench carries:
+// -ngl, -fa, -b, -ub, --mlock, --no-mmap, --log-disable. Accepted so the
+// script runs; where one means nothing here, a one-line note says so.
+void AddLlamaModelFlags(Args& args);
+// After the model is loaded: --mlock locks it in RAM (a warning if the
+// system refuses), the others print their note unless --log-disable.
+void ApplyLlamaModelFlags(const Args& args);
+
+// llama-cli's text flags, for generate and chat: --color, -e/--escape,
+// -no-cnv, and --grammar / --grammar-file / --json-schema (not supported yet:
+// CheckLlamaTextFlags throws for them).
+void AddLlamaTextFlags(Args& args);
+void CheckLlamaTextFlags(const Args& args);
+
+// llama-cli's -e: \n \r \t \' \" \\ and \xHH become the characters; other
+// backslashes stay as they are.
+std::string ProcessEscapes(const std::string& text);
+
+// --log-disable given: no notes, no device line, no timings.
+bool LogDisabled(const Args& args);
 // -c, or the model's own context when -c is 0, capped at the model's maximum.
 int ContextFrom(const Args& args, const Model& model);
 

@@ -21,6 +21,7 @@ void ConvertModel(const std::string& input, const std::string& output, const Con
   load.packed_scale = options.packed_scale;
   std::shared_ptr<gguf::File> gguf_file;
   ModelWeights weights = LoadWeights(input, load, &gguf_file);
+  ApplyFfnActivation(weights, options.ffn_act);
   std::unique_ptr<Tokenizer> tokenizer = LoadTokenizerFor(input, gguf_file.get());
   if (options.format == "native")
     WriteNativeGguf(weights, tokenizer.get(), output);

@@ -13,6 +13,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/half.h"
+#include "util/progress.h"
 
 namespace bitnet {
 namespace {
@@ -154,7 +155,9 @@ void WriteForeign(const ModelWeights& m, const Tokenizer* tokenizer, const std::
   AddVector(w, "output_norm.weight", m.final_norm);
   const int64_t q_rows = static_cast<int64_t>(c.n_heads) * c.head_dim;
   const int64_t kv_rows = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  Progress progress("packing", static_cast<int64_t>(m.layers.size()));
   for (size_t l = 0; l < m.layers.size(); ++l) {
+    progress.Update(static_cast<int64_t>(l));
     const LayerWeights& L = m.layers[l];
     const std::string p = "blk." + std::to_string(l) + ".";
     AddVector(w, p + "attn_norm.weight", L.attn_norm);

@@ -1,5 +1,6 @@
 // GGUF files made by other engines (bitnet.cpp's I2_S, llama.cpp's TQ2_0/TQ1_0).
 // docs/FORMATS.md lists what each converter writes and the sources read.
+#include <cctype>
 #include <cmath>
 #include <cstring>
 
@@ -119,6 +120,35 @@ class ForeignReader {
   std::string arch_;
 };
 
+// llama.cpp's converter writes BitNet b1.58 2B-4T as 'bitnet' as well, and
+// llama.cpp then computes it with SiLU though 2B-4T was trained with relu^2
+// (its config.json: hidden_act relu2): such a file read llama.cpp's way gives
+// noise. The 2B-4T family shows in what the converter copies over: the Llama 3
+// BPE vocabulary, grouped-query attention and rope theta 500000, none of which
+// 1bitLLM's SiLU models (Llama 2 vocabulary, n_head_kv = n_head, theta 10000)
+// have. Two of the three (any one alone could be a coincidence in another SiLU
+// model; a file may lack tokenizer metadata), or general.name naming 2B-4T,
+// count as the family. Empty when the file does not look like 2B-4T.
+std::string TwoB4TEvidence(const gguf::File& f, const ModelConfig& c) {
+  auto str = [&](const char* key) { return f.Has(key) ? f.GetString(key) : std::string(); };
+  // llama.cpp's converter may rewrite the name ("Bitnet B1.58 2B 4T"): compare letters and digits only.
+  std::string name;
+  for (char ch : str("general.name"))
+    if (std::isalnum(static_cast<unsigned char>(ch)) != 0) name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const bool llama3_vocab =
+      str("tokenizer.ggml.pre") == "llama-bpe" || (str("tokenizer.ggml.model") == "gpt2" && c.vocab == 128256);
+  const bool gqa = c.n_kv_heads < c.n_heads;
+  const bool theta = c.rope_theta == 500000.0f;
+  std::string seen;
+  if (llama3_vocab) seen += "Llama 3 vocab";
+  if (gqa) seen += std::string(seen.empty() ? "" : ", ") + "GQA";
+  if (theta) seen += std::string(seen.empty() ? "" : ", ") + "rope theta 500000";
+  if (name.find("2b4t") != std::string::npos)
+    return "general.name '" + str("general.name") + "'" + (seen.empty() ? "" : ", " + seen);
+  if (llama3_vocab + gqa + theta >= 2) return seen;
+  return "";
+}
+
 std::string TypesSeen(const gguf::File& f) {
   std::string out;
   for (const char* n : {"blk.0.attn_q.weight", "blk.0.ffn_down.weight"})
@@ -171,6 +201,13 @@ ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options&) {
 
   c.relu2 = arch->relu2;
   m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (" + arch->activation_why + ")";
+  if (!arch->relu2)
+    if (const std::string why = TwoB4TEvidence(f, c); !why.empty()) {
+      c.relu2 = true;
+      m.activation_note = "relu^2 FFN gate (" + arch_name + " arch with " + why +
+                          ": the 2B-4T family, trained with relu^2; " + arch->engine +
+                          " itself would use SiLU; --ffn-act silu to follow it)";
+    }
   if (f.Has(kActivationKey)) {
     const std::string act = f.GetString(kActivationKey);
     Check(act == "relu2" || act == "silu", f.path(), "metadata '" + std::string(kActivationKey) + "' is '" + act + "'");

@@ -3,9 +3,15 @@
 
 #include "bitnet/bitnet.h"
 #include "util/error.h"
+#include "util/progress.h"
 
 namespace bitnet {
 namespace {
+
+// A prompt longer than this shows progress on a terminal, run kProgressSlice
+// tokens at a time (the forward pass's own chunk size, so no speed is lost).
+constexpr size_t kProgressAbove = 256;
+constexpr size_t kProgressSlice = 128;
 
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -40,7 +46,19 @@ GenerationResult Generator::Run(std::span<const int32_t> prompt, const Params& p
   st.n_prompt_eval = static_cast<int>(fresh.size());
 
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<float> logits = model_.Forward(fresh, *cache_, static_cast<int>(keep), 1);
+  std::vector<float> logits;
+  if (fresh.size() > kProgressAbove && ProgressActive()) {
+    // In slices, to show progress. The same numbers: attention reads every
+    // position's keys back from the cache, and the rest works token by token.
+    Progress progress("prompt", static_cast<int64_t>(fresh.size()));
+    for (size_t begin = 0; begin < fresh.size(); begin += kProgressSlice) {
+      const size_t len = std::min(kProgressSlice, fresh.size() - begin);
+      logits = model_.Forward(fresh.subspan(begin, len), *cache_, static_cast<int>(keep + begin), 1);
+      progress.Update(static_cast<int64_t>(begin + len));
+    }
+  } else {
+    logits = model_.Forward(fresh, *cache_, static_cast<int>(keep), 1);
+  }
   cached_.insert(cached_.end(), fresh.begin(), fresh.end());
   st.prompt_ms = MsSince(t0);
 

@@ -9,6 +9,7 @@
 #include "model/config.h"
 #include "util/error.h"
 #include "util/half.h"
+#include "util/progress.h"
 
 namespace bitnet {
 namespace {
@@ -163,7 +164,10 @@ ModelWeights LoadHfDirectory(const std::string& dir, const std::string& packed_s
   m.final_norm = LoadVector(*st, "model.norm.weight", hidden);
 
   HfLoader loader(*st, cfg, divide);
+  // Ternarizing bf16 weights is the slow part of loading (and of convert).
+  Progress progress("loading", c.n_layers);
   for (int l = 0; l < c.n_layers; ++l) {
+    progress.Update(l);
     const std::string p = "model.layers." + std::to_string(l) + ".";
     LayerWeights layer;
     layer.attn_norm = LoadVector(*st, p + "input_layernorm.weight", hidden);

@@ -77,6 +77,7 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const Options& optio
         "expected auto, f16 or f32, got '" + options.kv_type + "'");
   impl->kv_type = options.kv_type;
   ApplyOutputType(impl->weights, options.output_type);
+  ApplyFfnActivation(impl->weights, options.ffn_act);
   const int threads = options.n_threads > 0 ? options.n_threads : ThreadPool::HardwareThreads();
   impl->pool = std::make_unique<ThreadPool>(threads);
   BackendChoice choice = MakeBackend(ParseDevice(options.device),

@@ -43,6 +43,8 @@ ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options& op
 
 // --output-type: "auto" | "bf16" | "int8" for the output matrix.
 void ApplyOutputType(ModelWeights& weights, const std::string& output_type);
+// --ffn-act: auto keeps the loader's choice; relu2 / silu override it (and say so in Describe).
+void ApplyFfnActivation(ModelWeights& weights, const std::string& ffn_act);
 
 // The text `bitnet info` prints.
 std::string DescribeWeights(const ModelWeights& weights, const Tokenizer* tokenizer);

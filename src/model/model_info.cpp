@@ -61,6 +61,31 @@ void ApplyOutputType(ModelWeights& m, const std::string& output_type) {
   o.row_sums = o.int8_sums;
 }
 
+void ApplyFfnActivation(ModelWeights& m, const std::string& ffn_act) {
+  Check(ffn_act == "auto" || ffn_act == "relu2" || ffn_act == "silu", "--ffn-act",
+        "expected auto, relu2 or silu, got '" + ffn_act + "'");
+  if (ffn_act == "auto") return;
+  const bool was = m.config.relu2;
+  m.config.relu2 = ffn_act == "relu2";
+  // Keep the loader's reasoning visible: it is what a user overriding it wants to compare against.
+  m.activation_note = std::string(m.config.relu2 ? "relu^2" : "SiLU") + " FFN gate (--ffn-act " + ffn_act +
+                      "; the file alone gives " + (was ? "relu^2" : "SiLU") + ": " + m.activation_note + ")";
+}
+
+uint64_t Model::weight_bytes() const {
+  const ModelWeights& m = impl_->weights;
+  auto floats = [](const std::vector<float>& v) { return static_cast<uint64_t>(v.size() * sizeof(float)); };
+  auto dense = [](const DenseMatrixView& d) { return static_cast<uint64_t>(d.rows * d.cols * d.bytes_per_element()); };
+  uint64_t n = dense(m.embed) + floats(m.final_norm);
+  if (m.output.data != m.embed.data) n += dense(m.output);
+  for (const LayerWeights& L : m.layers) {
+    n += floats(L.attn_norm) + floats(L.attn_sub_norm) + floats(L.ffn_norm) + floats(L.ffn_sub_norm);
+    for (const BitLinearWeights* bl : {&L.qkv, &L.o, &L.gate_up, &L.down})
+      n += bl->w.size_bytes() + floats(bl->block_scales) + bl->ranges.size() * sizeof(RowRangeScale);
+  }
+  return n;
+}
+
 std::string DescribeWeights(const ModelWeights& m, const Tokenizer* tokenizer) {
   const ModelConfig& c = m.config;
   std::ostringstream out;

@@ -10,6 +10,7 @@
 #include "model/load_hf.h"
 #include "util/error.h"
 #include "util/half.h"
+#include "util/progress.h"
 #include "util/thread_pool.h"
 
 namespace bitnet {
@@ -144,7 +145,10 @@ void WriteSyntheticModel(const std::string& dir, const SynthOptions& o) {
   const int64_t kv_rows = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
   add_bf16("model.embed_tokens.weight", {c.vocab, c.hidden}, 0.0f, 0.05f);
   add_bf16("model.norm.weight", {c.hidden}, 1.0f, 0.1f);
+  // Drawing the random weights is the slow part; writing counts as one more step.
+  Progress progress("synth", c.n_layers + 1);
   for (int l = 0; l < c.n_layers; ++l) {
+    progress.Update(l);
     const std::string p = "model.layers." + std::to_string(l) + ".";
     add_bf16(p + "input_layernorm.weight", {c.hidden}, 1.0f, 0.1f);
     add_bf16(p + "post_attention_layernorm.weight", {c.hidden}, 1.0f, 0.1f);
@@ -159,6 +163,7 @@ void WriteSyntheticModel(const std::string& dir, const SynthOptions& o) {
     add_linear(p + "mlp.down_proj", c.hidden, c.ffn);
   }
 
+  progress.Update(c.n_layers);
   if (o.shards == 1) {
     WriteSafetensors((fs::path(dir) / "model.safetensors").string(), entries);
     return;
