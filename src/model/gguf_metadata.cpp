@@ -2,8 +2,17 @@
 
 #include "formats/gguf.h"
 #include "tokenizer/tokenizer.h"
+#include "util/error.h"
 
 namespace bitnet {
+
+int32_t ReadGgufTokenId(const gguf::File& f, const char* key, int32_t fallback) {
+  if (!f.Has(key)) return fallback;
+  const uint64_t v = f.GetUint(key);
+  Check(v < (uint64_t{1} << 31), f.path(),
+        std::string("metadata '") + key + "': " + std::to_string(v) + " is outside the vocabulary");
+  return static_cast<int32_t>(v);
+}
 
 void WriteGgufModelConfig(gguf::Writer& w, const std::string& arch, const ModelConfig& c) {
   auto key = [&](const char* s) { return arch + "." + s; };
