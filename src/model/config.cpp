@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "formats/json_file.h"
@@ -25,7 +26,9 @@ float GetFloat(const nlohmann::json& j, const std::string& path, const char* key
   if (!j.contains(key)) return fallback;
   Check(j[key].is_number(), path, std::string("field '") + key + "' must be a number");
   const double v = j[key].get<double>();
-  Check(v > 0, path, std::string("field '") + key + "' must be positive");
+  // The upper bound keeps the float cast defined (a double past FLT_MAX has no float).
+  Check(v > 0 && v <= std::numeric_limits<float>::max(), path,
+        std::string("field '") + key + "' must be positive and fit a float32");
   return static_cast<float>(v);
 }
 

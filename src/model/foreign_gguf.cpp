@@ -157,8 +157,8 @@ ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options&) {
                                                         : c.hidden / c.n_heads;
   c.max_context = r.Dim("context_length");
   // ggml's default when a converter leaves the base out.
-  c.rope_theta = f.Has(r.Key("rope.freq_base")) ? static_cast<float>(f.GetFloat(r.Key("rope.freq_base"))) : 10000.0f;
-  c.norm_eps = static_cast<float>(f.GetFloat(r.Key("attention.layer_norm_rms_epsilon")));
+  c.rope_theta = f.Has(r.Key("rope.freq_base")) ? ReadGgufFloat(f, r.Key("rope.freq_base")) : 10000.0f;
+  c.norm_eps = ReadGgufFloat(f, r.Key("attention.layer_norm_rms_epsilon"));
   const gguf::TensorInfo& embd = r.Tensor("token_embd.weight");
   Check(embd.dims.size() == 2 && embd.dims[0] == static_cast<uint64_t>(c.hidden) && embd.dims[1] > 0 &&
             embd.dims[1] < (1u << 30),

@@ -210,8 +210,8 @@ ModelWeights LoadNativeGguf(std::shared_ptr<gguf::File> file) {
   c.head_dim = GetDim(f, "attention.key_length");
   c.max_context = GetDim(f, "context_length");
   c.vocab = GetDim(f, "vocab_size");
-  c.rope_theta = static_cast<float>(f.GetFloat(Key("rope.freq_base")));
-  c.norm_eps = static_cast<float>(f.GetFloat(Key("attention.layer_norm_rms_epsilon")));
+  c.rope_theta = ReadGgufFloat(f, Key("rope.freq_base"));
+  c.norm_eps = ReadGgufFloat(f, Key("attention.layer_norm_rms_epsilon"));
   const std::string act = f.GetString(Key("ffn_activation"));
   Check(act == "relu2" || act == "silu", f.path(), "metadata '" + Key("ffn_activation") + "' is '" + Printable(act) + "'");
   c.relu2 = act == "relu2";
@@ -222,8 +222,8 @@ ModelWeights LoadNativeGguf(std::shared_ptr<gguf::File> file) {
   m.format = f.GetString(Key("source_format"));
   m.scale_convention = f.GetString(Key("scale_convention"));
   if (f.Has(Key("sampling.temperature"))) {
-    m.sampling.temperature = static_cast<float>(f.GetFloat(Key("sampling.temperature")));
-    m.sampling.top_p = static_cast<float>(f.GetFloat(Key("sampling.top_p")));
+    m.sampling.temperature = ReadGgufFloat(f, Key("sampling.temperature"));
+    m.sampling.top_p = ReadGgufFloat(f, Key("sampling.top_p"));
     const uint64_t top_k = f.GetUint(Key("sampling.top_k"));
     Check(top_k < (1u << 30), f.path(), "metadata '" + Key("sampling.top_k") + "' is out of range");
     m.sampling.top_k = static_cast<int>(top_k);
