@@ -1,14 +1,17 @@
 // Writes a small seed corpus of valid files for the fuzzers:
-//   fuzz_make_seeds OUT_DIR  ->  OUT_DIR/gguf/*.gguf, OUT_DIR/safetensors/*.safetensors
+//   fuzz_make_seeds OUT_DIR  ->  OUT_DIR/gguf/*.gguf, OUT_DIR/safetensors/*.safetensors,
+//                                OUT_DIR/model/*.seed (model_fuzz's split form of a tiny model directory)
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "formats/ggml_types.h"
 #include "formats/gguf.h"
+#include "formats/safetensors.h"
 #include "util/error.h"
 
 namespace {
@@ -85,6 +88,78 @@ void WriteSafetensorsSeeds(const fs::path& dir) {
   WriteFile(dir / "u8.safetensors", R"({"w":{"dtype":"U8","shape":[4,1],"data_offsets":[0,4]}})", {1, 2, 3, 4});
 }
 
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// A model small enough for libFuzzer's max_len: hidden 8 (2 heads of 4, one
+// KV head), FFN 16, vocabulary 16, one layer. model_fuzz.cpp splits its input
+// at kSeparator into config.json | model.safetensors | tokenizer.json |
+// generation_config.json; this writes the same form.
+void WriteModelSeeds(const fs::path& dir) {
+  const std::string kSeparator = "\n--bitnet-fuzz-part--\n";  // as in model_fuzz.cpp
+  auto bf16 = [](std::vector<int64_t> shape, uint16_t base) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::vector<uint8_t> b(static_cast<size_t>(2 * n));
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t v = static_cast<uint16_t>(base + (i * 7) % 64);
+      b[2 * i] = static_cast<uint8_t>(v & 0xff);
+      b[2 * i + 1] = static_cast<uint8_t>(v >> 8);
+    }
+    return bitnet::SafetensorsEntry{"", "BF16", shape, b};
+  };
+  for (const bool packed : {false, true}) {
+    std::vector<bitnet::SafetensorsEntry> e;
+    auto add = [&](const std::string& name, bitnet::SafetensorsEntry t) {
+      t.name = name;
+      e.push_back(std::move(t));
+    };
+    auto linear = [&](const std::string& name, int64_t rows, int64_t cols) {
+      if (!packed) return add(name + ".weight", bf16({rows, cols}, 0x3c00));
+      std::vector<uint8_t> codes(static_cast<size_t>(rows / 4 * cols));
+      for (size_t i = 0; i < codes.size(); ++i) codes[i] = i % 3 == 0 ? 0x96 : 0x55;  // 2-bit codes 0..2 only
+      add(name + ".weight", {"", "U8", {rows / 4, cols}, codes});
+      add(name + ".weight_scale", bf16({1}, 0x3f80));
+    };
+    add("model.embed_tokens.weight", bf16({16, 8}, 0x3c00));
+    add("model.norm.weight", bf16({8}, 0x3f80));
+    const std::string p = "model.layers.0.";
+    add(p + "input_layernorm.weight", bf16({8}, 0x3f80));
+    add(p + "post_attention_layernorm.weight", bf16({8}, 0x3f80));
+    add(p + "self_attn.attn_sub_norm.weight", bf16({8}, 0x3f80));
+    add(p + "mlp.ffn_sub_norm.weight", bf16({16}, 0x3f80));
+    linear(p + "self_attn.q_proj", 8, 8);
+    linear(p + "self_attn.k_proj", 4, 8);
+    linear(p + "self_attn.v_proj", 4, 8);
+    linear(p + "self_attn.o_proj", 8, 8);
+    linear(p + "mlp.gate_proj", 16, 8);
+    linear(p + "mlp.up_proj", 16, 8);
+    linear(p + "mlp.down_proj", 8, 16);
+    const fs::path st = dir / "model.safetensors.tmp";
+    bitnet::WriteSafetensors(st.string(), e);
+    const std::string weights = ReadAll(st);
+    fs::remove(st);
+    const std::string config =
+        std::string(R"({"model_type": "bitnet", "hidden_act": "relu2", "hidden_size": 8, "intermediate_size": 16, )") +
+        R"("num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4, )"
+        R"("max_position_embeddings": 16, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "vocab_size": 16, )"
+        R"("bos_token_id": 3, "eos_token_id": 1, "tie_word_embeddings": true, "quantization_config": )" +
+        (packed ? R"({"quantization_mode": "offline", "linear_class": "autobitlinear"}})"
+                : R"({"quantization_mode": "online"}})");
+    const std::string tokenizer =
+        R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": false}, )"
+        R"("added_tokens": [{"id": 3, "content": "<|begin_of_text|>", "special": true}], )"
+        R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}})";
+    const std::string generation = R"({"do_sample": true, "temperature": 0.6, "top_p": 0.9, "top_k": 5})";
+    std::ofstream((dir / (packed ? "packed.seed" : "bf16.seed")), std::ios::binary)
+        << config << kSeparator << weights << kSeparator << tokenizer << kSeparator << generation;
+    if (!packed)
+      std::ofstream(dir / "config_and_weights.seed", std::ios::binary) << config << kSeparator << weights;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,8 +171,10 @@ int main(int argc, char** argv) {
     const fs::path out(argv[1]);
     fs::create_directories(out / "gguf");
     fs::create_directories(out / "safetensors");
+    fs::create_directories(out / "model");
     WriteGgufSeeds(out / "gguf");
     WriteSafetensorsSeeds(out / "safetensors");
+    WriteModelSeeds(out / "model");
   } catch (const bitnet::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

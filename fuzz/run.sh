@@ -22,19 +22,25 @@ else
     -DBITNET_FUZZ=ON >/dev/null
   bin="$build"
 fi
-cmake --build "$build" -j1 --target gguf_fuzz safetensors_fuzz fuzz_make_seeds
+targets=(gguf safetensors)
+# model_fuzz links the whole loader, so it exists only in the root-project build.
+[[ "$bin" == "$build/fuzz" ]] && targets+=(model)
+cmake --build "$build" -j"${FUZZ_JOBS:-1}" --target "${targets[@]/%/_fuzz}" fuzz_make_seeds
 
 seeds="$build/seeds"
 rm -rf "$seeds"
 "$bin/fuzz_make_seeds" "$seeds"
-mkdir -p "$build/corpus/gguf" "$build/corpus/safetensors" "$build/artifacts"
+mkdir -p "$build/corpus/gguf" "$build/corpus/safetensors" "$build/corpus/model" "$build/artifacts"
 
 status=0
-for target in gguf safetensors; do
+for target in "${targets[@]}"; do
   echo "== ${target}_fuzz for ${seconds}s"
+  extra=()
+  # The whole-loader fuzzer also starts from the GGUF seeds (its GGUF path).
+  [[ "$target" == model ]] && extra=("$seeds/gguf")
   # New inputs go to corpus/<target> (kept between runs); seeds are read-only.
   "$bin/${target}_fuzz" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$build/artifacts/${target}-" -print_final_stats=1 \
-    "$build/corpus/$target" "$seeds/$target" 2>&1 | tail -n 25 || status=1
+    "$build/corpus/$target" "$seeds/$target" "${extra[@]}" 2>&1 | tail -n 25 || status=1
 done
 exit "$status"

@@ -243,5 +243,28 @@ rm -f "$W/none.gguf"
 expect_error "config.json" convert "$W" -o "$W/none.gguf"
 check "failed convert leaves no file" [ ! -e "$W/none.gguf" ]
 
+# Outputs that exist and are not regular files are refused, never replaced
+# (as root, -o /dev/full used to become a regular file).
+mkdir -p "$W/outdir"
+expect_error "outdir: output exists and is a directory" convert "$W/tiny" -o "$W/outdir"
+check "directory output left alone" [ -d "$W/outdir" ]
+mkfifo "$W/out.fifo"
+expect_error "a FIFO" convert "$W/tiny" -o "$W/out.fifo" --format tq2_0
+check "FIFO output left alone" [ -p "$W/out.fifo" ]
+expect_error "a FIFO" eval -m "$W/tiny.gguf" --ids 1,2 --dump-logits "$W/out.fifo"
+check "no temporary files beside refused outputs" [ -z "$(ls "$W" | grep '\.tmp\.')" ]
+if [ "$(id -u)" -eq 0 ] && mknod "$W/null" c 1 3 2>/dev/null; then
+  expect_error "a character device" convert "$W/tiny" -o "$W/null"
+  check "device node left a character device" [ -c "$W/null" ]
+fi
+# Side files that are FIFOs or directories: an error, not a hang.
+cp -r "$W/tiny" "$W/fifo_model"
+rm "$W/fifo_model/config.json" && mkfifo "$W/fifo_model/config.json"
+out=$(timeout 20 "$BITNET" info -m "$W/fifo_model" 2>&1 >/dev/null)
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "$out" | grep -q "config.json: is a FIFO"; then ok; else fail "info on a FIFO config.json -> rc $rc: $out"; fi
+rm "$W/fifo_model/config.json" && mkdir "$W/fifo_model/config.json"
+expect_error "config.json: is a directory" info -m "$W/fifo_model"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -115,6 +115,8 @@ ModelConfig WideConfig() {
   c.ffn = 512;
   c.vocab = 512;
   c.max_context = 4096;
+  c.bos_id = 510;  // loaders require bos/eos inside the vocabulary
+  c.eos_id = 511;
   return c;
 }
 

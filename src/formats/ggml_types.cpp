@@ -183,13 +183,13 @@ int Tq2Shift(int e) { return 2 * ((e % 128) / 32); }
 int I2sShift(int e) { return 6 - 2 * ((e % 128) / 32); }
 
 int8_t CodeToValue(int code, const char* type) {
-  if (code == 3) throw Error(std::string("UnpackTernaryType: ") + type + ": 2-bit code 3 has no ternary meaning");
+  if (code == 3) throw Error(std::string(type) + " data holds the 2-bit code 3, which has no ternary meaning");
   return static_cast<int8_t>(code - 1);
 }
 
 int ValueToCode(int8_t v, int64_t index) {
   if (v < -1 || v > 1)
-    throw Error("PackTernaryType: value " + std::to_string(v) + " at index " + std::to_string(index) +
+    throw Error("ternary value " + std::to_string(v) + " at index " + std::to_string(index) +
                 " is not in {-1, 0, 1}");
   return v + 1;
 }
@@ -396,7 +396,7 @@ void UnpackTernaryType(uint32_t type, const void* src, int64_t n, int8_t* values
       return;
     }
     default:
-      throw Error(std::string("UnpackTernaryType: ") + GgmlTypeName(type) + " is not a ternary type");
+      throw Error(std::string("type ") + GgmlTypeName(type) + " is not a ternary type");
   }
 }
 
@@ -404,7 +404,7 @@ std::vector<uint8_t> PackTernaryType(uint32_t type, const int8_t* values, int64_
                                      const std::vector<float>& block_scales) {
   auto check_scales = [&](size_t want) {
     if (block_scales.size() != want)
-      throw Error(std::string("PackTernaryType: ") + GgmlTypeName(type) + " needs " + std::to_string(want) +
+      throw Error(std::string("type ") + GgmlTypeName(type) + " needs " + std::to_string(want) +
                   " scales, got " + std::to_string(block_scales.size()));
   };
   switch (type) {
@@ -450,7 +450,7 @@ std::vector<uint8_t> PackTernaryType(uint32_t type, const int8_t* values, int64_
       return out;
     }
     default:
-      throw Error(std::string("PackTernaryType: ") + GgmlTypeName(type) + " is not a ternary type");
+      throw Error(std::string("type ") + GgmlTypeName(type) + " is not a ternary type");
   }
 }
 

@@ -205,7 +205,7 @@ void File::Parse() {
   std::unordered_set<std::string> keys;
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = c.ReadString("metadata key #" + std::to_string(i));
-    const std::string where = "metadata '" + key + "'";
+    const std::string where = "metadata '" + Printable(key) + "'";
     if (!keys.insert(key).second) throw Error(path_ + ": " + where + ": duplicate key");
     const uint32_t raw_type = c.Read<uint32_t>(where + " type");
     if (!KnownValueType(raw_type))
@@ -273,27 +273,27 @@ void File::Parse() {
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t;
     t.name = c.ReadString("tensor #" + std::to_string(i) + " name");
-    const std::string where = path_ + ": tensor '" + t.name + "'";
+    const std::string where = path_ + ": tensor '" + Printable(t.name) + "'";
     if (!names.insert(t.name).second) throw Error(where + ": duplicate tensor name");
-    const uint32_t n_dims = c.Read<uint32_t>("tensor '" + t.name + "' n_dims");
+    const uint32_t n_dims = c.Read<uint32_t>("tensor '" + Printable(t.name) + "' n_dims");
     if (n_dims > kMaxDims)
       throw Error(where + ": " + std::to_string(n_dims) + " dimensions, at most " + std::to_string(kMaxDims));
     uint64_t n = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
-      const uint64_t dim = c.Read<uint64_t>("tensor '" + t.name + "' dims");
+      const uint64_t dim = c.Read<uint64_t>("tensor '" + Printable(t.name) + "' dims");
       if (__builtin_mul_overflow(n, dim, &n) || n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
         throw Error(where + ": dims overflow: the element count does not fit in int64");
       t.dims.push_back(dim);
     }
-    t.type = c.Read<uint32_t>("tensor '" + t.name + "' type");
-    t.offset = c.Read<uint64_t>("tensor '" + t.name + "' offset");
+    t.type = c.Read<uint32_t>("tensor '" + Printable(t.name) + "' type");
+    t.offset = c.Read<uint64_t>("tensor '" + Printable(t.name) + "' offset");
     tensors_.push_back(std::move(t));
   }
 
   if (!AlignUp(c.pos(), alignment_, &data_offset_)) throw Error(path_ + ": data section offset overflows");
   const uint64_t data_size = size_ > data_offset_ ? size_ - data_offset_ : 0;
   for (TensorInfo& t : tensors_) {
-    const std::string where = path_ + ": tensor '" + t.name + "'";
+    const std::string where = path_ + ": tensor '" + Printable(t.name) + "'";
     if (t.offset % alignment_ != 0)
       throw Error(where + ": data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
                   std::to_string(alignment_));

@@ -27,8 +27,10 @@ int SafetensorsDtypeSize(const std::string& dtype);
 
 class SafetensorsFile {
  public:
-  // Parses and validates the header: every offset in bounds, sizes matching
-  // shape x dtype, no overlaps. Throws Error naming the file and the tensor.
+  // Parses and validates the header: no duplicate keys, every offset in
+  // bounds and aligned for its dtype, sizes matching shape x dtype, and the
+  // tensors covering the data section exactly (no overlaps, gaps or trailing
+  // bytes). Throws Error naming the file and the tensor.
   explicit SafetensorsFile(const std::string& path);
 
   const std::map<std::string, SafetensorsTensor>& tensors() const { return tensors_; }
@@ -70,7 +72,8 @@ struct SafetensorsEntry {
 };
 
 // Writes a safetensors file atomically (temporary file, then rename); tensors
-// are stored in the given order, the header padded to 8 bytes.
+// are stored widest dtype first (stable otherwise), the header padded to 8
+// bytes, so that every tensor is aligned for its dtype.
 void WriteSafetensors(const std::string& path, const std::vector<SafetensorsEntry>& tensors);
 
 }  // namespace bitnet

@@ -5,12 +5,16 @@
 #include "model/model_impl.h"
 #include "model/native_gguf.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 namespace bitnet {
 
 void ConvertModel(const std::string& input, const std::string& output, const ConvertOptions& options) {
   namespace fs = std::filesystem;
   Check(!output.empty(), "-o", "no output file given");
+  // Before the (slow) load: -o /dev/null, a directory or a FIFO is refused
+  // up front, and the writer checks again before its rename.
+  CheckOutputPath(output);
   std::error_code ec;
   if (fs::exists(input) && fs::exists(output) && fs::equivalent(input, output, ec))
     throw Error(output + ": output would overwrite the input");

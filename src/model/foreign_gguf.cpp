@@ -7,6 +7,7 @@
 #include "formats/ggml_types.h"
 #include "formats/gguf.h"
 #include "model/config.h"
+#include "model/gguf_metadata.h"
 #include "model/foreign_ternary.h"
 #include "model/model_impl.h"
 #include "util/error.h"
@@ -168,7 +169,7 @@ ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options&) {
   for (const ForeignArch& a : kArchs)
     if (arch_name == a.name) arch = &a;
   if (arch == nullptr)
-    throw Error(f.path() + ": metadata 'general.architecture': unsupported architecture '" + arch_name +
+    throw Error(f.path() + ": metadata 'general.architecture': unsupported architecture '" + Printable(arch_name) +
                 "' (expected bitnet-npu, bitnet-25, bitnet-b1.58 or bitnet)");
   ForeignReader r(f, arch_name);
 
@@ -186,8 +187,8 @@ ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options&) {
                                                         : c.hidden / c.n_heads;
   c.max_context = r.Dim("context_length");
   // ggml's default when a converter leaves the base out.
-  c.rope_theta = f.Has(r.Key("rope.freq_base")) ? static_cast<float>(f.GetFloat(r.Key("rope.freq_base"))) : 10000.0f;
-  c.norm_eps = static_cast<float>(f.GetFloat(r.Key("attention.layer_norm_rms_epsilon")));
+  c.rope_theta = f.Has(r.Key("rope.freq_base")) ? ReadGgufFloat(f, r.Key("rope.freq_base")) : 10000.0f;
+  c.norm_eps = ReadGgufFloat(f, r.Key("attention.layer_norm_rms_epsilon"));
   const gguf::TensorInfo& embd = r.Tensor("token_embd.weight");
   Check(embd.dims.size() == 2 && embd.dims[0] == static_cast<uint64_t>(c.hidden) && embd.dims[1] > 0 &&
             embd.dims[1] < (1u << 30),
@@ -196,8 +197,8 @@ ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options&) {
   if (f.Has(r.Key("vocab_size")))
     Check(f.GetUint(r.Key("vocab_size")) == static_cast<uint64_t>(c.vocab), f.path(),
           "metadata '" + r.Key("vocab_size") + "' disagrees with token_embd's " + std::to_string(c.vocab) + " rows");
-  if (f.Has("tokenizer.ggml.bos_token_id")) c.bos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.bos_token_id"));
-  if (f.Has("tokenizer.ggml.eos_token_id")) c.eos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.eos_token_id"));
+  c.bos_id = ReadGgufTokenId(f, "tokenizer.ggml.bos_token_id", c.bos_id);
+  c.eos_id = ReadGgufTokenId(f, "tokenizer.ggml.eos_token_id", c.eos_id);
 
   c.relu2 = arch->relu2;
   m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (" + arch->activation_why + ")";
@@ -210,13 +211,13 @@ ModelWeights LoadForeignGguf(std::shared_ptr<gguf::File> file, const Options&) {
     }
   if (f.Has(kActivationKey)) {
     const std::string act = f.GetString(kActivationKey);
-    Check(act == "relu2" || act == "silu", f.path(), "metadata '" + std::string(kActivationKey) + "' is '" + act + "'");
+    Check(act == "relu2" || act == "silu", f.path(), "metadata '" + std::string(kActivationKey) + "' is '" + Printable(act) + "'");
     c.relu2 = act == "relu2";
     m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (metadata " + kActivationKey +
                         " written by bitnet-npu's exporter; " + arch->engine + " itself would use " +
                         (arch->relu2 ? "relu^2" : "SiLU") + ")";
   }
-  ValidateConfig(c, f.path());
+  ValidateConfig(c, f.path(), GgufConfigFieldNames(arch_name));
 
   m.container = "gguf (" + arch_name + ", " + TypesSeen(f) + ", from " + arch->engine + ")";
   m.format = std::string(arch->engine) + " gguf";

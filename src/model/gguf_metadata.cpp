@@ -1,9 +1,28 @@
 #include "model/gguf_metadata.h"
 
+#include <cmath>
+#include <limits>
+
 #include "formats/gguf.h"
 #include "tokenizer/tokenizer.h"
+#include "util/error.h"
 
 namespace bitnet {
+
+int32_t ReadGgufTokenId(const gguf::File& f, const char* key, int32_t fallback) {
+  if (!f.Has(key)) return fallback;
+  const uint64_t v = f.GetUint(key);
+  Check(v < (uint64_t{1} << 31), f.path(),
+        std::string("metadata '") + key + "': " + std::to_string(v) + " is outside the vocabulary");
+  return static_cast<int32_t>(v);
+}
+
+float ReadGgufFloat(const gguf::File& f, const std::string& key) {
+  const double v = f.GetFloat(key);
+  Check(!std::isfinite(v) || std::fabs(v) <= std::numeric_limits<float>::max(), f.path(),
+        "metadata '" + key + "': " + std::to_string(v) + " is outside the float32 range");
+  return static_cast<float>(v);
+}
 
 void WriteGgufModelConfig(gguf::Writer& w, const std::string& arch, const ModelConfig& c) {
   auto key = [&](const char* s) { return arch + "." + s; };

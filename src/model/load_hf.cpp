@@ -14,7 +14,7 @@
 namespace bitnet {
 namespace {
 
-std::string Where(const SafetensorsTensor& t) { return t.file + ": tensor '" + t.name + "'"; }
+std::string Where(const SafetensorsTensor& t) { return t.file + ": tensor '" + Printable(t.name) + "'"; }
 
 void CheckShape(const SafetensorsTensor& t, const std::vector<int64_t>& shape) {
   if (t.shape == shape) return;
@@ -84,10 +84,14 @@ class HfLoader {
       part.scale = TernarizeAbsmean(f.data(), rows * cols, part.values.data());
       return part;
     }
-    Check(w.dtype == "U8", Where(w), "dtype " + w.dtype + ", expected U8 packed ternary codes");
+    Check(w.dtype == "U8", Where(w), "dtype " + Printable(w.dtype) + ", expected U8 packed ternary codes");
     Check(rows % 4 == 0, Where(w), "output size " + std::to_string(rows) + " is not a multiple of 4");
     CheckShape(w, {rows / 4, cols});
-    UnpackHfPackedTernary(w.data, rows, cols, part.values.data());
+    try {
+      UnpackHfPackedTernary(w.data, rows, cols, part.values.data());
+    } catch (const Error& e) {
+      throw Error(Where(w) + ": " + e.what());  // the unpacker does not know the file
+    }
     const SafetensorsTensor& s = st_.Get(prefix + ".weight_scale");
     Check(s.numel() == 1, Where(s), "expected a single scale");
     const float raw = ToF32(s)[0];

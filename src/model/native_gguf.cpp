@@ -210,21 +210,27 @@ ModelWeights LoadNativeGguf(std::shared_ptr<gguf::File> file) {
   c.head_dim = GetDim(f, "attention.key_length");
   c.max_context = GetDim(f, "context_length");
   c.vocab = GetDim(f, "vocab_size");
-  c.rope_theta = static_cast<float>(f.GetFloat(Key("rope.freq_base")));
-  c.norm_eps = static_cast<float>(f.GetFloat(Key("attention.layer_norm_rms_epsilon")));
+  c.rope_theta = ReadGgufFloat(f, Key("rope.freq_base"));
+  c.norm_eps = ReadGgufFloat(f, Key("attention.layer_norm_rms_epsilon"));
   const std::string act = f.GetString(Key("ffn_activation"));
-  Check(act == "relu2" || act == "silu", f.path(), "metadata '" + Key("ffn_activation") + "' is '" + act + "'");
+  Check(act == "relu2" || act == "silu", f.path(), "metadata '" + Key("ffn_activation") + "' is '" + Printable(act) + "'");
   c.relu2 = act == "relu2";
-  if (f.Has("tokenizer.ggml.bos_token_id")) c.bos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.bos_token_id"));
-  if (f.Has("tokenizer.ggml.eos_token_id")) c.eos_id = static_cast<int32_t>(f.GetUint("tokenizer.ggml.eos_token_id"));
-  ValidateConfig(c, f.path());
+  c.bos_id = ReadGgufTokenId(f, "tokenizer.ggml.bos_token_id", c.bos_id);
+  c.eos_id = ReadGgufTokenId(f, "tokenizer.ggml.eos_token_id", c.eos_id);
+  ValidateConfig(c, f.path(), GgufConfigFieldNames(kNativeArch));
   m.container = "gguf (bitnet-npu)";
   m.format = f.GetString(Key("source_format"));
   m.scale_convention = f.GetString(Key("scale_convention"));
   if (f.Has(Key("sampling.temperature"))) {
-    m.sampling.temperature = static_cast<float>(f.GetFloat(Key("sampling.temperature")));
-    m.sampling.top_p = static_cast<float>(f.GetFloat(Key("sampling.top_p")));
-    m.sampling.top_k = static_cast<int>(f.GetUint(Key("sampling.top_k")));
+    m.sampling.temperature = ReadGgufFloat(f, Key("sampling.temperature"));
+    m.sampling.top_p = ReadGgufFloat(f, Key("sampling.top_p"));
+    const uint64_t top_k = f.GetUint(Key("sampling.top_k"));
+    Check(top_k < (1u << 30), f.path(), "metadata '" + Key("sampling.top_k") + "' is out of range");
+    m.sampling.top_k = static_cast<int>(top_k);
+    // The same ranges as generation_config.json, so a converted model cannot
+    // smuggle in a NaN temperature that the directory form would refuse.
+    ValidateSampling(m.sampling, f.path(), "metadata '" + Key("sampling.temperature") + "'",
+                     "metadata '" + Key("sampling.top_p") + "'", "metadata '" + Key("sampling.top_k") + "'");
   }
   m.activation_note = std::string(c.relu2 ? "relu^2" : "SiLU") + " FFN gate (" + Key("ffn_activation") + ")";
 

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "formats/safetensors.h"
@@ -10,6 +9,7 @@
 #include "model/load_hf.h"
 #include "util/error.h"
 #include "util/half.h"
+#include "util/mapped_file.h"
 #include "util/progress.h"
 #include "util/thread_pool.h"
 
@@ -77,6 +77,14 @@ void WriteSyntheticModel(const std::string& dir, const SynthOptions& o) {
   namespace fs = std::filesystem;
   ModelConfig c = SynthPresetConfig(o.preset);
   if (o.vocab > 0) c.vocab = o.vocab;
+  // The loaders require bos/eos inside the vocabulary; a reduced vocabulary
+  // keeps them as its last two ids (the real ones, 128000/128001, sit near
+  // the end of the 128256 too).
+  if (c.eos_id >= c.vocab || c.bos_id >= c.vocab) {
+    Check(c.vocab >= 2, "--vocab", "must be at least 2 (bos and eos)");
+    c.bos_id = c.vocab - 2;
+    c.eos_id = c.vocab - 1;
+  }
   Check(o.shards >= 1 && o.shards <= 99, "--shards", "must be between 1 and 99");
   Check(o.linear_class == "autobitlinear" || o.linear_class == "bitlinear", "--linear-class",
         "expected autobitlinear or bitlinear");
@@ -107,10 +115,11 @@ void WriteSyntheticModel(const std::string& dir, const SynthOptions& o) {
         {"linear_class", o.packed ? o.linear_class : "autobitlinear"},
         {"quantization_mode", o.packed ? "offline" : "online"}}},
       {"synthetic", "random weights from bitnet synth: generated text is noise"}};
-  std::ofstream(fs::path(dir) / "config.json") << config.dump(2) << "\n";
-  std::ofstream(fs::path(dir) / "generation_config.json")
-      << R"({"bos_token_id": 128000, "eos_token_id": [128001, 128009], "do_sample": true, "temperature": 0.6, "top_p": 0.9})"
-      << "\n";
+  WriteFileAtomically((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+  WriteFileAtomically(
+      (fs::path(dir) / "generation_config.json").string(),
+      R"({"bos_token_id": 128000, "eos_token_id": [128001, 128009], "do_sample": true, "temperature": 0.6, "top_p": 0.9})"
+      "\n");
   if (!o.tokenizer.empty()) {
     fs::copy_file(o.tokenizer, fs::path(dir) / "tokenizer.json", fs::copy_options::overwrite_existing, ec);
     Check(!ec, o.tokenizer, "cannot copy tokenizer: " + ec.message());
@@ -183,7 +192,7 @@ void WriteSyntheticModel(const std::string& dir, const SynthOptions& o) {
     WriteSafetensors((fs::path(dir) / name).string(), shards[s]);
   }
   nlohmann::ordered_json index = {{"metadata", nlohmann::ordered_json::object()}, {"weight_map", weight_map}};
-  std::ofstream(fs::path(dir) / "model.safetensors.index.json") << index.dump(2) << "\n";
+  WriteFileAtomically((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
 }
 
 }  // namespace bitnet

@@ -36,7 +36,7 @@ BpeModel::BpeModel(const std::vector<std::string>& byte_level, const std::vector
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const std::string& line = merges[rank];
     auto fail = [&](const std::string& what) {
-      throw Error(where + "[" + std::to_string(rank) + "] \"" + line + "\": " + what);
+      throw Error(where + "[" + std::to_string(rank) + "] \"" + Printable(line) + "\": " + what);
     };
     const size_t space = line.find(' ');
     if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {

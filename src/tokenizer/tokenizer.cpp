@@ -115,7 +115,7 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids) const {
   size_t total = 0;
   for (int32_t id : ids) {
     if (id < 0 || static_cast<size_t>(id) >= bytes.size()) {
-      throw Error(data_->source_name + ": Decode: token id " + std::to_string(id) + " is outside [0, " +
+      throw Error(data_->source_name + ": token id " + std::to_string(id) + " is outside [0, " +
                   std::to_string(bytes.size()) + ")");
     }
     total += bytes[id].size();
@@ -129,7 +129,7 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids) const {
 std::string Tokenizer::TokenBytes(int32_t id) const {
   const auto& bytes = data_->token_bytes;
   if (id < 0 || static_cast<size_t>(id) >= bytes.size()) {
-    throw Error(data_->source_name + ": TokenBytes: token id " + std::to_string(id) + " is outside [0, " +
+    throw Error(data_->source_name + ": token id " + std::to_string(id) + " is outside [0, " +
                 std::to_string(bytes.size()) + ")");
   }
   return bytes[id];

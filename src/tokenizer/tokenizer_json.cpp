@@ -237,7 +237,7 @@ Tokenizer Tokenizer::FromJsonFile(const std::string& path) {
   if (model_it == root.end() || !model_it->is_object()) throw Error(path + ": missing object field model");
   const json& model = *model_it;
   if (auto type = model.find("type"); type != model.end() && *type != "BPE") {
-    throw Error(path + ": model.type: only BPE is supported, got " + type->dump());
+    throw Error(path + ": model.type: only BPE is supported, got " + Printable(type->dump()));
   }
   if (!reader.saw_vocab) throw Error(path + ": missing object field model.vocab");
   if (!reader.saw_merges) throw Error(path + ": missing array field model.merges");

@@ -30,8 +30,21 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// Writes a file atomically: data goes to "<path>.tmp.<pid>" and is renamed over
-// path only once complete, so a failed write never leaves a partial output.
+// The whole contents of a small regular file (config.json, tokenizer.json).
+// Throws Error naming the path when it is missing, unreadable, or not a
+// regular file: a FIFO would block the read forever and a directory has no
+// contents, so both are refused before any read.
+std::string ReadRegularFile(const std::string& path);
+
+// Throws Error naming the path unless it is absent or a regular file (or a
+// symlink to one). Writers call this before they start, so that an output
+// like -o /dev/full or -o some_dir fails at once and is never replaced.
+void CheckOutputPath(const std::string& path);
+
+// Writes a file atomically: data goes to "<path>.tmp.<pid>" beside it and is
+// renamed over path only once complete, so a failed write never leaves a
+// partial output. Refuses (CheckOutputPath) a path that exists and is not a
+// regular file, both at construction and again just before the rename.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(const std::string& path);
@@ -47,5 +60,8 @@ class AtomicFileWriter {
   uint64_t offset_ = 0;
   bool committed_ = false;
 };
+
+// AtomicFileWriter for a whole file held in memory (JSON side files).
+void WriteFileAtomically(const std::string& path, const std::string& contents);
 
 }  // namespace bitnet
