@@ -60,7 +60,11 @@ const KernelTable* BuildTable(KernelIsa isa) {
       return nullptr;
 #endif
     case KernelIsa::kNeonDot:
-      // Only W2A8 has a NEON variant so far; the rest is scalar.
+      // W2A8 (above) and the int8 output matrix have NEON variants so far;
+      // the float ops are scalar.
+#if defined(__aarch64__)
+      dispatch_fill::AddNeonOutputInt8(t);
+#endif
       break;
   }
   return new KernelTable(t);  // one per ISA, for the life of the process

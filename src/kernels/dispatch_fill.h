@@ -1,6 +1,7 @@
 // Internal to the kernels library: each kernel file puts its variants into a
 // KernelTable (dispatch.cpp builds the tables). The x86 Add*Avx2 functions
-// exist only on x86 builds; dispatch.cpp calls them only after checking the CPU.
+// exist only on x86 builds, AddNeon* only on aarch64 ones; dispatch.cpp calls
+// them only after checking the CPU.
 #pragma once
 #include "kernels/dispatch.h"
 
@@ -19,6 +20,10 @@ void AddAvx2Attention(KernelTable& t);
 void AddAvx2Dense(KernelTable& t);
 void AddAvx2OutputInt8(KernelTable& t);
 void AddAvx512VnniOutputInt8(KernelTable& t);
+#endif
+
+#if defined(__aarch64__)
+void AddNeonOutputInt8(KernelTable& t);
 #endif
 
 }  // namespace bitnet::dispatch_fill

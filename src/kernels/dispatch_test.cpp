@@ -52,6 +52,7 @@ std::map<std::string, KernelIsa> ExpectedEntries(KernelIsa isa) {
       want[name] = KernelIsa::kAvx2;
   }
   if (isa == KernelIsa::kAvx512Vnni) want["mat_vec_int8_rows"] = KernelIsa::kAvx512Vnni;
+  if (isa == KernelIsa::kNeonDot) want["mat_vec_int8_rows"] = KernelIsa::kNeonDot;
   if (isa != KernelIsa::kScalar) want["w2a8_mat_vec"] = want["w2a8_mat_mul"] = isa;
   return want;
 }
