@@ -1,7 +1,7 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "kernels/w2a8.h"
+#include "kernels/dispatch.h"
 #include "util/thread_pool.h"
 
 namespace bitnet {
@@ -9,7 +9,9 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(ThreadPool* pool) : pool_(pool), kernels_(ActiveW2A8Kernels()) {}
+  // ActiveKernels() here, on the caller's thread: a bad BITNET_ISA throws
+  // now, not inside a kernel on a worker thread.
+  explicit CpuBackend(ThreadPool* pool) : pool_(pool), kernels_(*ActiveKernels().w2a8) {}
 
   std::string Name() const override {
     return std::string("cpu (") + kernels_.name + ", " + std::to_string(pool_->size()) + " threads)";

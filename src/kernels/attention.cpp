@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/dispatch.h"
+#include "kernels/dispatch_fill.h"
 #include "util/half.h"
 
 namespace bitnet {
@@ -38,12 +40,6 @@ void ValuesScalar(const float* probs, int n_q, int64_t stride, const void* v, Kv
 }
 
 #if defined(__x86_64__)
-
-bool CpuHasAvx2F16c() {
-  static const bool has =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  return has;
-}
 
 template <KvElement kType>
 [[gnu::target("avx2,fma,f16c")]] inline __m256 Load8(const void* base, int64_t i) {
@@ -163,37 +159,57 @@ template <KvElement kType>
   for (; i < n; ++i) dst[i] = F32ToF16(src[i]);
 }
 
+// The AVX2 entries: whole 32-float slices only; other head sizes run the scalar loop.
+void AttentionScoresAvx2(const float* q, int n_q, const void* k, KvElement type, int64_t row_stride, int64_t n, int dim,
+                         float scale, float* scores, int64_t stride) {
+  if (dim % 32 != 0) return ScoresScalar(q, n_q, k, type, row_stride, n, dim, scale, scores, stride);
+  if (type == KvElement::kF16) return ScoresHeads<KvElement::kF16>(q, n_q, k, row_stride, n, dim, scale, scores, stride);
+  ScoresHeads<KvElement::kF32>(q, n_q, k, row_stride, n, dim, scale, scores, stride);
+}
+
+void AttentionValuesAvx2(const float* probs, int n_q, int64_t stride, const void* v, KvElement type, int64_t row_stride,
+                         int64_t n, int dim, float* out) {
+  if (dim % 32 != 0) return ValuesScalar(probs, n_q, stride, v, type, row_stride, n, dim, out);
+  if (type == KvElement::kF16) return ValuesHeads<KvElement::kF16>(probs, n_q, stride, v, row_stride, n, dim, out);
+  ValuesHeads<KvElement::kF32>(probs, n_q, stride, v, row_stride, n, dim, out);
+}
+
 #endif
+
+void F32ToF16RowScalar(const float* src, int64_t n, uint16_t* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = F32ToF16(src[i]);
+}
 
 }  // namespace
 
+namespace dispatch_fill {
+
+void AddScalarAttention(KernelTable& t) {
+  t.attention_scores = {ScoresScalar, KernelIsa::kScalar};
+  t.attention_values = {ValuesScalar, KernelIsa::kScalar};
+  t.f32_to_f16_row = {F32ToF16RowScalar, KernelIsa::kScalar};
+}
+
+#if defined(__x86_64__)
+void AddAvx2Attention(KernelTable& t) {
+  t.attention_scores = {AttentionScoresAvx2, KernelIsa::kAvx2};
+  t.attention_values = {AttentionValuesAvx2, KernelIsa::kAvx2};
+  t.f32_to_f16_row = {F32ToF16RowF16c, KernelIsa::kAvx2};
+}
+#endif
+
+}  // namespace dispatch_fill
+
 void AttentionScores(const float* q, int n_q, const void* k, KvElement type, int64_t row_stride, int64_t n, int dim, float scale,
                      float* scores, int64_t stride) {
-#if defined(__x86_64__)
-  if (CpuHasAvx2F16c() && dim % 32 == 0) {
-    if (type == KvElement::kF16) return ScoresHeads<KvElement::kF16>(q, n_q, k, row_stride, n, dim, scale, scores, stride);
-    return ScoresHeads<KvElement::kF32>(q, n_q, k, row_stride, n, dim, scale, scores, stride);
-  }
-#endif
-  ScoresScalar(q, n_q, k, type, row_stride, n, dim, scale, scores, stride);
+  ActiveKernels().attention_scores.fn(q, n_q, k, type, row_stride, n, dim, scale, scores, stride);
 }
 
 void AttentionValues(const float* probs, int n_q, int64_t stride, const void* v, KvElement type, int64_t row_stride, int64_t n, int dim,
                      float* out) {
-#if defined(__x86_64__)
-  if (CpuHasAvx2F16c() && dim % 32 == 0) {
-    if (type == KvElement::kF16) return ValuesHeads<KvElement::kF16>(probs, n_q, stride, v, row_stride, n, dim, out);
-    return ValuesHeads<KvElement::kF32>(probs, n_q, stride, v, row_stride, n, dim, out);
-  }
-#endif
-  ValuesScalar(probs, n_q, stride, v, type, row_stride, n, dim, out);
+  ActiveKernels().attention_values.fn(probs, n_q, stride, v, type, row_stride, n, dim, out);
 }
 
-void F32ToF16Row(const float* src, int64_t n, uint16_t* dst) {
-#if defined(__x86_64__)
-  if (CpuHasAvx2F16c()) return F32ToF16RowF16c(src, n, dst);
-#endif
-  for (int64_t i = 0; i < n; ++i) dst[i] = F32ToF16(src[i]);
-}
+void F32ToF16Row(const float* src, int64_t n, uint16_t* dst) { ActiveKernels().f32_to_f16_row.fn(src, n, dst); }
 
 }  // namespace bitnet

@@ -8,6 +8,8 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/dispatch.h"
+#include "kernels/dispatch_fill.h"
 #include "util/half.h"
 
 namespace bitnet {
@@ -132,28 +134,32 @@ template <DenseType kType>
   if (r < row_end) MatVecDenseScalar(m, r, row_end, x, y + (r - row_begin));
 }
 
-bool CpuHasAvx2Fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return has;
+void MatVecDenseAvx2Any(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const float* x, float* y) {
+  switch (m.type) {
+    case DenseType::kF32: return MatVecDenseAvx2<DenseType::kF32>(m, row_begin, row_end, x, y);
+    case DenseType::kBf16: return MatVecDenseAvx2<DenseType::kBf16>(m, row_begin, row_end, x, y);
+    case DenseType::kF16: return MatVecDenseAvx2<DenseType::kF16>(m, row_begin, row_end, x, y);
+    case DenseType::kI8Row: return MatVecDenseAvx2<DenseType::kI8Row>(m, row_begin, row_end, x, y);
+  }
+  MatVecDenseScalar(m, row_begin, row_end, x, y);
 }
 
 #endif
 
 }  // namespace
 
-void MatVecDense(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const float* x, float* y) {
+namespace dispatch_fill {
+
+void AddScalarDense(KernelTable& t) { t.mat_vec_dense = {MatVecDenseScalar, KernelIsa::kScalar}; }
+
 #if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) {
-    switch (m.type) {
-      case DenseType::kF32: return MatVecDenseAvx2<DenseType::kF32>(m, row_begin, row_end, x, y);
-      case DenseType::kBf16: return MatVecDenseAvx2<DenseType::kBf16>(m, row_begin, row_end, x, y);
-      case DenseType::kF16: return MatVecDenseAvx2<DenseType::kF16>(m, row_begin, row_end, x, y);
-      case DenseType::kI8Row: return MatVecDenseAvx2<DenseType::kI8Row>(m, row_begin, row_end, x, y);
-    }
-  }
+void AddAvx2Dense(KernelTable& t) { t.mat_vec_dense = {MatVecDenseAvx2Any, KernelIsa::kAvx2}; }
 #endif
-  MatVecDenseScalar(m, row_begin, row_end, x, y);
+
+}  // namespace dispatch_fill
+
+void MatVecDense(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const float* x, float* y) {
+  ActiveKernels().mat_vec_dense.fn(m, row_begin, row_end, x, y);
 }
 
 void QuantizeDenseRowsInt8(const DenseMatrixView& src, int8_t* q, float* row_scales) {

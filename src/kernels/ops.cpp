@@ -1,5 +1,8 @@
 #include "kernels/ops.h"
 
+#include "kernels/dispatch.h"
+#include "kernels/dispatch_fill.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -32,7 +35,9 @@ void RopeTable::Angles(int pos, float* cos_out, float* sin_out) const {
   }
 }
 
-void ApplyRope(float* heads, int n_heads, int head_dim, const float* cos, const float* sin) {
+namespace {
+
+void ApplyRopeScalar(float* heads, int n_heads, int head_dim, const float* cos, const float* sin) {
   const int half = head_dim / 2;
   for (int h = 0; h < n_heads; ++h) {
     float* v = heads + static_cast<int64_t>(h) * head_dim;
@@ -44,11 +49,9 @@ void ApplyRope(float* heads, int n_heads, int head_dim, const float* cos, const 
   }
 }
 
-void SiluGate(const float* gate, const float* up, int64_t n, float* out) {
+void SiluGateScalar(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
-
-namespace {
 
 void SoftmaxScalar(float* x, int64_t n) {
   float mx = x[0];
@@ -79,11 +82,6 @@ float DotF32Scalar(const float* a, const float* b, int64_t n) {
 
 #if defined(__x86_64__)
 namespace {
-
-bool CpuHasAvx2Fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
 
 [[gnu::target("avx2,fma")]] float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -202,32 +200,46 @@ bool CpuHasAvx2Fma() {
 }  // namespace
 #endif
 
-void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
-#if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) return RmsNormAvx2(x, w, n, eps, out);
-#endif
-  RmsNormScalar(x, w, n, eps, out);
+namespace dispatch_fill {
+
+void AddScalarOps(KernelTable& t) {
+  t.rms_norm = {RmsNormScalar, KernelIsa::kScalar};
+  t.softmax = {SoftmaxScalar, KernelIsa::kScalar};
+  t.relu2_gate = {Relu2GateScalar, KernelIsa::kScalar};
+  t.silu_gate = {SiluGateScalar, KernelIsa::kScalar};
+  t.dot_f32 = {DotF32Scalar, KernelIsa::kScalar};
+  t.apply_rope = {ApplyRopeScalar, KernelIsa::kScalar};
 }
 
-void Softmax(float* x, int64_t n) {
 #if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) return SoftmaxAvx2(x, n);
-#endif
-  SoftmaxScalar(x, n);
+void AddAvx2Ops(KernelTable& t) {
+  t.rms_norm = {RmsNormAvx2, KernelIsa::kAvx2};
+  t.softmax = {SoftmaxAvx2, KernelIsa::kAvx2};
+  t.relu2_gate = {Relu2GateAvx2, KernelIsa::kAvx2};
+  t.dot_f32 = {DotF32Avx2, KernelIsa::kAvx2};
 }
+#endif
+
+}  // namespace dispatch_fill
+
+void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
+  ActiveKernels().rms_norm.fn(x, w, n, eps, out);
+}
+
+void Softmax(float* x, int64_t n) { ActiveKernels().softmax.fn(x, n); }
 
 void Relu2Gate(const float* gate, const float* up, int64_t n, float* out) {
-#if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) return Relu2GateAvx2(gate, up, n, out);
-#endif
-  Relu2GateScalar(gate, up, n, out);
+  ActiveKernels().relu2_gate.fn(gate, up, n, out);
 }
 
-float DotF32(const float* a, const float* b, int64_t n) {
-#if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) return DotF32Avx2(a, b, n);
-#endif
-  return DotF32Scalar(a, b, n);
+void SiluGate(const float* gate, const float* up, int64_t n, float* out) {
+  ActiveKernels().silu_gate.fn(gate, up, n, out);
+}
+
+float DotF32(const float* a, const float* b, int64_t n) { return ActiveKernels().dot_f32.fn(a, b, n); }
+
+void ApplyRope(float* heads, int n_heads, int head_dim, const float* cos, const float* sin) {
+  ActiveKernels().apply_rope.fn(heads, n_heads, head_dim, cos, sin);
 }
 
 }  // namespace bitnet

@@ -1,5 +1,5 @@
-// The float ops of a BitNet layer. Scalar here; SIMD variants keep these
-// signatures.
+// The float ops of a BitNet layer. Each runs the variant of the active kernel
+// table (dispatch.h; BITNET_ISA=scalar forces the scalar loops).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -7,11 +7,13 @@
 #include <immintrin.h>
 #endif
 
-#include "kernels/w2a8.h"
+#include "kernels/dispatch.h"
+#include "kernels/dispatch_fill.h"
 
 namespace bitnet {
 
-// output_int8_avx512.cpp, compiled with AVX-512 flags; null-free only on x86.
+// output_int8_avx512.cpp, compiled with AVX-512 flags; a scalar stand-in
+// where the compiler lacks them (the dispatch never hands it out there).
 void MatVecInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
                         float* y);
 
@@ -62,16 +64,14 @@ inline float Finish(int32_t dot, float row_scale, float inv_a) { return static_c
   if (r < row_end) MatVecInt8RowsScalar(m, r, row_end, xq, inv_a, y + (r - row_begin));
 }
 
-#endif
-
-enum class Variant { kScalar, kAvx2, kVnni };
-
-Variant Choose(const DenseMatrixView& m) {
-  const KernelIsa isa = ActiveW2A8Kernels().isa;
-  if (isa == KernelIsa::kAvx512Vnni && m.row_sums != nullptr) return Variant::kVnni;
-  if (isa == KernelIsa::kAvx512Vnni || isa == KernelIsa::kAvx2) return Variant::kAvx2;
-  return Variant::kScalar;
+// The avx512vnni entry: vpdpbusd needs the row sums; without them, AVX2.
+void MatVecVnniOrAvx2(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
+                      float* y) {
+  if (m.row_sums != nullptr) return MatVecInt8RowsVnni(m, row_begin, row_end, xq, inv_a, y);
+  MatVecAvx2(m, row_begin, row_end, xq, inv_a, y);
 }
+
+#endif
 
 }  // namespace
 
@@ -93,28 +93,26 @@ void MatVecInt8RowsScalar(const DenseMatrixView& m, int64_t row_begin, int64_t r
   }
 }
 
+namespace dispatch_fill {
+
+void AddScalarOutputInt8(KernelTable& t) { t.mat_vec_int8_rows = {MatVecInt8RowsScalar, KernelIsa::kScalar}; }
+
+#if defined(__x86_64__)
+void AddAvx2OutputInt8(KernelTable& t) { t.mat_vec_int8_rows = {MatVecAvx2, KernelIsa::kAvx2}; }
+void AddAvx512VnniOutputInt8(KernelTable& t) { t.mat_vec_int8_rows = {MatVecVnniOrAvx2, KernelIsa::kAvx512Vnni}; }
+#endif
+
+}  // namespace dispatch_fill
+
 void MatVecInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
                     float* y) {
-  switch (Choose(m)) {
-#if defined(__x86_64__)
-    case Variant::kVnni: return MatVecInt8RowsVnni(m, row_begin, row_end, xq, inv_a, y);
-    case Variant::kAvx2: return MatVecAvx2(m, row_begin, row_end, xq, inv_a, y);
-#else
-    case Variant::kVnni:
-    case Variant::kAvx2:
-#endif
-    case Variant::kScalar: break;
-  }
-  MatVecInt8RowsScalar(m, row_begin, row_end, xq, inv_a, y);
+  ActiveKernels().mat_vec_int8_rows.fn(m, row_begin, row_end, xq, inv_a, y);
 }
 
 const char* MatVecInt8RowsVariant(const DenseMatrixView& m) {
-  switch (Choose(m)) {
-    case Variant::kVnni: return "avx512vnni";
-    case Variant::kAvx2: return "avx2";
-    case Variant::kScalar: break;
-  }
-  return "scalar";
+  const KernelIsa isa = ActiveKernels().mat_vec_int8_rows.isa;
+  if (isa == KernelIsa::kAvx512Vnni && m.row_sums == nullptr) return IsaName(KernelIsa::kAvx2);
+  return IsaName(isa);
 }
 
 }  // namespace bitnet

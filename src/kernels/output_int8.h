@@ -28,8 +28,8 @@ void MatVecInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end
 void MatVecInt8RowsScalar(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
                           float inv_a, float* y);
 
-// Which variant MatVecInt8Rows runs here for m: "avx512vnni", "avx2" or "scalar".
-// BITNET_ISA=scalar|avx2 forces a lesser one, like the W2A8 kernels.
+// Which variant MatVecInt8Rows runs here for m: "avx512vnni", "avx2", "neon" or "scalar".
+// It follows the one kernel table (dispatch.h), like every kernel.
 const char* MatVecInt8RowsVariant(const DenseMatrixView& m);
 
 }  // namespace bitnet

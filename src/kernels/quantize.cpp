@@ -8,6 +8,8 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/dispatch.h"
+#include "kernels/dispatch_fill.h"
 #include "kernels/ops.h"
 
 namespace bitnet {
@@ -30,11 +32,6 @@ float QuantizeScalar(const float* x, int64_t n, int64_t n_padded, int8_t* xq, in
 }
 
 #if defined(__x86_64__)
-
-bool CpuHasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
-}
 
 // Eight lanes of round-half-to-even(x * a) clamped to [-128, 127]; adds them to vsum.
 [[gnu::target("avx2")]] inline __m256i Quantize8(const float* p, __m256 a, __m256i& vsum) {
@@ -88,21 +85,28 @@ bool CpuHasAvx2() {
 
 }  // namespace
 
-float QuantizeActivationsInt8(const float* x, int64_t n, int64_t n_padded, int8_t* xq, int32_t* sum) {
+namespace dispatch_fill {
+
+void AddScalarQuantize(KernelTable& t) { t.quantize_int8 = {QuantizeScalar, KernelIsa::kScalar}; }
+
 #if defined(__x86_64__)
-  if (CpuHasAvx2()) return QuantizeAvx2(x, n, n_padded, xq, sum);
+void AddAvx2Quantize(KernelTable& t) { t.quantize_int8 = {QuantizeAvx2, KernelIsa::kAvx2}; }
 #endif
-  return QuantizeScalar(x, n, n_padded, xq, sum);
+
+}  // namespace dispatch_fill
+
+float QuantizeActivationsInt8(const float* x, int64_t n, int64_t n_padded, int8_t* xq, int32_t* sum) {
+  return ActiveKernels().quantize_int8.fn(x, n, n_padded, xq, sum);
 }
 
-// Exactly RmsNorm then QuantizeActivationsInt8 (whichever variants this CPU
-// runs), through a per-thread buffer so the per-layer call never allocates.
+// Exactly RmsNorm then QuantizeActivationsInt8 (the active table's variants), through a per-thread buffer so the per-layer call never allocates.
 float RmsNormQuantizeInt8(const float* x, const float* w, int64_t n, float eps, int64_t n_padded, int8_t* xq,
                           int32_t* sum) {
   thread_local std::vector<float> normed;
   if (normed.size() < static_cast<size_t>(n)) normed.resize(static_cast<size_t>(n));
-  RmsNorm(x, w, n, eps, normed.data());
-  return QuantizeActivationsInt8(normed.data(), n, n_padded, xq, sum);
+  const KernelTable& k = ActiveKernels();
+  k.rms_norm.fn(x, w, n, eps, normed.data());
+  return k.quantize_int8.fn(normed.data(), n, n_padded, xq, sum);
 }
 
 float TernarizeAbsmean(const float* w, int64_t n, int8_t* t) {

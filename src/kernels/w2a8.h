@@ -1,7 +1,8 @@
 // W2A8 kernels: packed ternary weights (ternary_layout.h) times int8
 // activations, exact int32 results. Every variant is bit-exact with the scalar
 // reference; the variant is chosen at run time from the CPU's features and can
-// be forced with BITNET_ISA=scalar|avx2|avx512vnni|neon.
+// be forced with BITNET_ISA=scalar|avx2|avx512vnni|neon. The choice is the one
+// kernel table's (dispatch.h), which every other kernel follows too.
 //
 // Activations are padded with zeros to w.cols_padded. Kernels compute
 // sum_k u[r][k] * x[k] - x_sum with u = w + 1 (docs/MODEL.md), so x_sum
