@@ -136,6 +136,12 @@ expect_error "-ngl" generate -m "$W/tiny.gguf" --prompt-ids 1 -ngl many
 expect_error "expects one of on, off" generate -m "$W/tiny.gguf" --prompt-ids 1 --flash-attn=maybe
 expect_error "-ub" generate -m "$W/tiny.gguf" --prompt-ids 1 -ub 0
 expect_error "plain completion" chat -m "$W/tiny.gguf" -no-cnv
+for cmd in generate chat serve bench convert info eval; do
+  check "$cmd takes --ffn-act" sh -c "'$BITNET' $cmd --help | grep -q -- '--ffn-act'"
+done
+printf 'hi\n' | "$BITNET" chat -m "$W/tiny.gguf" -n 2 -ngl 99 -fa -b 64 --color >/dev/null 2>"$W/chatflags.err"
+rc=$?
+check "chat takes llama-cli's flags with notes" sh -c '[ "$1" -eq 0 ] && grep -q "note: -ngl has no effect" "$2" && grep -q "note: --color has no effect" "$2"' _ "$rc" "$W/chatflags.err"
 # -e: the escape becomes a newline, as in llama-cli; without -e it stays two characters.
 n_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["n_prompt"])'; }
 n_nl=$("$BITNET" tokenize -m "$W/tiny.gguf" --bos -p "$(printf 'Hi\n\n\nthere')" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

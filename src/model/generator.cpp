@@ -53,7 +53,8 @@ GenerationResult Generator::Run(std::span<const int32_t> prompt, const Params& p
     Progress progress("prompt", static_cast<int64_t>(fresh.size()));
     for (size_t begin = 0; begin < fresh.size(); begin += kProgressSlice) {
       const size_t len = std::min(kProgressSlice, fresh.size() - begin);
-      logits = model_.Forward(fresh.subspan(begin, len), *cache_, static_cast<int>(keep + begin), 1);
+      const bool last = begin + len == fresh.size();  // only the last slice needs logits
+      logits = model_.Forward(fresh.subspan(begin, len), *cache_, static_cast<int>(keep + begin), last ? 1 : 0);
       progress.Update(static_cast<int64_t>(begin + len));
     }
   } else {
