@@ -380,7 +380,9 @@ TEST_F(ServerHttpTest, DeeplyNestedJsonIsRefusedBeforeParsing) {
     }));
   for (auto& f : all) EXPECT_EQ(f.get(), 400);
   const size_t after = PeakRssKb();
-  if (before > 0 && after > 0) EXPECT_LT(after - std::min(after, before), 150u * 1024) << "KB";
+  if (before > 0 && after > 0) {
+    EXPECT_LT(after - std::min(after, before), 150u * 1024) << "KB";
+  }
 }
 
 TEST_F(ServerHttpTest, CorsIsOffByDefault) {
