@@ -27,7 +27,7 @@ std::string ModelName(const Args& args) {
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  Args args("serve", "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c CTX] [-t N]",
+  Args args("serve", "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c CTX] [-t N] [--cors ORIGINS]",
             "Serves the model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions,\n"
             "/v1/models, /tokenize, /detokenize, /health, /metrics. Point an OpenAI client at\n"
             "http://HOST:PORT/v1. The port is bound before the model loads (/health says \"loading\").");

@@ -460,6 +460,7 @@ void HttpTransport::Reactor() {
     return 0;
   };
 
+  Clock::time_point accept_paused_until{};  // out of descriptors: let the listen queue wait
   while (!stopping_) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -470,9 +471,10 @@ void HttpTransport::Reactor() {
       returned_.clear();
     }
     fds.clear();
-    fds.push_back({listen_fd_, POLLIN, 0});
+    fds.push_back({listen_fd_, static_cast<short>(Clock::now() < accept_paused_until ? 0 : POLLIN), 0});
     fds.push_back({wake_fd_, POLLIN, 0});
     Clock::time_point soonest = Clock::now() + std::chrono::seconds(1);
+    if (accept_paused_until > Clock::now()) soonest = std::min(soonest, accept_paused_until);
     for (const auto& [fd, c] : conns) {
       fds.push_back({fd, POLLIN, 0});
       soonest = std::min(soonest, c->deadline);
@@ -489,7 +491,12 @@ void HttpTransport::Reactor() {
         sockaddr_storage addr{};
         socklen_t len = sizeof addr;
         const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) break;  // EAGAIN, or out of descriptors: retried next round
+        if (fd < 0) {
+          // EMFILE/ENFILE leave the socket readable: without a pause this loop would spin.
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
+          break;
+        }
         auto c = std::make_unique<Conn>(fd, limits_);
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
