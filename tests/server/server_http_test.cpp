@@ -531,7 +531,7 @@ TEST(RequestParser, MutatedStreamsNeverCrashOrOverrunTheLimits) {
           break;
         }
       }
-      if (s.empty()) s = "x";
+      if (s.empty()) s.push_back('x');
     }
     bool error = false;
     ParseStream(s, 1 + rng() % 16, rng, &error, limits);
