@@ -22,6 +22,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A refused client's bytes read and dropped after the reply, so the reply is
+// not lost to a reset while it is still sending; beyond this it is cut off.
+constexpr size_t kMaxDrainBytes = 256u << 10;
+
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -339,6 +343,7 @@ struct HttpTransport::Conn {
   Clock::time_point started, deadline;
   std::string remote_addr;
   int remote_port = 0;
+  size_t drained = 0;  // bytes dropped while draining
 };
 
 HttpTransport::HttpTransport(TransportLimits limits, Handler handler, Handler refuse)
@@ -532,7 +537,8 @@ void HttpTransport::Reactor() {
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
           close = true;
         } else if (n > 0 && c.phase == Conn::Phase::kDraining) {
-          // dropped
+          c.drained += static_cast<size_t>(n);  // dropped; a client that keeps sending is cut off
+          if (c.drained > kMaxDrainBytes) close = true;
         } else if (n > 0) {
           if (c.phase == Conn::Phase::kIdle) {
             c.phase = Conn::Phase::kReading;
@@ -621,8 +627,11 @@ void HttpTransport::Serve(std::unique_ptr<Conn> conn) {
     pollfd p{c.fd, POLLIN, 0};
     char sink[4096];
     const Clock::time_point until = Clock::now() + std::chrono::milliseconds(200);
-    while (::poll(&p, 1, RemainingMs(until)) > 0 && ::recv(c.fd, sink, sizeof sink, 0) > 0) {
-    }
+    size_t drained = 0;
+    ssize_t n;
+    while (drained < kMaxDrainBytes && ::poll(&p, 1, RemainingMs(until)) > 0 &&
+           (n = ::recv(c.fd, sink, sizeof sink, 0)) > 0)
+      drained += static_cast<size_t>(n);
   }
   conn.reset();
   --open_;
