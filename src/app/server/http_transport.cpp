@@ -449,20 +449,21 @@ void HttpTransport::Reactor() {
     work_.push_back(std::move(c));
     work_cv_.notify_one();
   };
-  // Parses what a reading connection holds; true while it stays here.
-  const auto advance = [&](Conn& c) -> int {  // 0 stay, 1 to a worker
+  // Parses what a reading connection holds; true once a whole request is
+  // there (for a worker), false while it stays here (reading or refused).
+  const auto advance = [&](Conn& c) -> bool {
     const RequestParser::Result r = c.parser.Parse(c.in);
     if (c.parser.TakeExpectContinue()) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       WriteAll(c.fd, kContinue, std::chrono::milliseconds(0));
     }
-    if (r == RequestParser::Result::kDone) return 1;
+    if (r == RequestParser::Result::kDone) return true;
     if (r == RequestParser::Result::kError) {
       Refuse(c, c.parser.error_status(), c.parser.error_message(), true);
-      return 0;
+      return false;
     }
     if (c.parser.head_done()) c.deadline = c.started + limits_.body_timeout;
-    return 0;
+    return false;
   };
 
   Clock::time_point accept_paused_until{};  // out of descriptors: let the listen queue wait
@@ -546,7 +547,7 @@ void HttpTransport::Reactor() {
             c.deadline = now + limits_.header_timeout;
           }
           c.in.append(chunk.data(), static_cast<size_t>(n));
-          if (advance(c) == 1) {
+          if (advance(c)) {
             to_worker(it);
             continue;
           }
