@@ -27,7 +27,7 @@ std::string ModelName(const Args& args) {
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  Args args("serve", "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c CTX] [-t N]",
+  Args args("serve", "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c CTX] [-t N] [--cors ORIGINS]",
             "Serves the model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions,\n"
             "/v1/models, /tokenize, /detokenize, /health, /metrics. Point an OpenAI client at\n"
             "http://HOST:PORT/v1. The port is bound before the model loads (/health says \"loading\").");
@@ -38,6 +38,8 @@ int RunServe(int argc, char** argv) {
   args.Value({"-np", "--parallel"}, "N", "requests generated at once, each with its own KV cache of -c tokens", "1");
   args.Value({"--alias"}, "NAME", "model id reported to clients (default: the model's file name)");
   args.Value({"--queue-timeout"}, "SEC", "longest wait for a free slot before answering 503", "300");
+  args.Value({"--cors"}, "ORIGINS",
+             "let browsers on these origins call the API: comma-separated (e.g. http://localhost:3000), or '*'");
   if (!args.Parse(argc, argv)) return 0;
 
   server::ServerOptions options;
@@ -49,6 +51,21 @@ int RunServe(int argc, char** argv) {
   const int queue_timeout = args.Int("--queue-timeout");
   Check(queue_timeout >= 1, "--queue-timeout", "must be at least 1 second");
   options.queue_timeout = std::chrono::seconds(queue_timeout);
+  if (args.Has("--cors")) {
+    std::string list = args.Str("--cors");
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      std::string origin = list.substr(start, comma - start);
+      while (!origin.empty() && origin.back() == ' ') origin.pop_back();
+      while (!origin.empty() && origin.front() == ' ') origin.erase(0, 1);
+      while (!origin.empty() && origin.back() == '/') origin.pop_back();  // browsers send no trailing slash
+      Check(!origin.empty(), "--cors", "must list origins (scheme://host[:port]) or '*'");
+      options.cors_origins.push_back(origin);
+      start = comma + 1;
+    }
+  }
   if (args.Has("--api-key")) {
     options.api_key = args.Str("--api-key");
   } else if (const char* env = std::getenv("BITNET_API_KEY"); env != nullptr) {

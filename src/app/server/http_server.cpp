@@ -89,21 +89,42 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
 
 void SendError(httplib::Response& res, const ApiError& error) { SendJson(res, error.status(), ErrorBody(error)); }
 
+namespace {
+
+bool CorsAllowed(const ServerOptions& o, const std::string& origin) {
+  if (origin.empty()) return false;
+  for (const std::string& allowed : o.cors_origins)
+    if (allowed == "*" || allowed == origin) return true;
+  return false;
+}
+
+// CORS headers for a browser's request from an allowed origin; nothing when
+// --cors is not given.
+void ApplyCors(const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+  const std::string origin = req.get_header_value("Origin");
+  if (!CorsAllowed(o, origin)) return;
+  const bool any = std::find(o.cors_origins.begin(), o.cors_origins.end(), "*") != o.cors_origins.end();
+  res.set_header("Access-Control-Allow-Origin", any ? "*" : origin);
+  if (!any) res.set_header("Vary", "Origin");
+}
+
+}  // namespace
+
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   Impl& s = *impl_;
   Check(s.options.parallel >= 1 && s.options.parallel <= 64, "--parallel", "must be between 1 and 64");
-  // Each waiting or generating request holds a connection thread, and idle
-  // keep-alive connections hold one for a while: leave room beyond the slots
-  // so /health and /metrics always get through.
-  const size_t threads = static_cast<size_t>(std::max(16, 4 * s.options.parallel + 8));
-  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  s.http.set_payload_max_length(s.options.max_body_bytes);
-  s.http.set_read_timeout(30, 0);
-  s.http.set_write_timeout(30, 0);
+  TransportLimits limits;
+  // Workers run complete requests only (slow and idle connections wait in
+  // the transport's poll loop), but each waiting or generating request holds
+  // one: leave room beyond the slots so /health and /metrics always get through.
+  limits.workers = std::max(16, 4 * s.options.parallel + 8);
+  limits.max_body_bytes = s.options.max_body_bytes;
+  limits.header_timeout = s.options.header_timeout;
+  limits.body_timeout = s.options.body_timeout;
+  limits.idle_timeout = s.options.idle_timeout;
+  limits.max_connections = s.options.max_connections;
 
-  // Every route runs here: the API key is checked after httplib has read the
-  // body (so a keep-alive connection stays in sync), and every error leaves
-  // as an OpenAI error object.
+  // Every route runs here: every error leaves as an OpenAI error object.
   auto route = [this](bool open, bool needs_model, Handler handler) {
     return [this, open, needs_model, handler](const httplib::Request& req, httplib::Response& res) {
       Impl& st = *impl_;
@@ -117,48 +138,73 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
         // The engine's own checks (bitnet::Error) describe a request it cannot serve.
         SendError(res, ApiError(500, e.what(), "", "internal_error", "server_error"));
       }
-      // Counted before the response leaves, so a client that reads /metrics
-      // right after its reply sees its own request.
-      st.metrics.CountRequest(EndpointLabel(req.path), res.status);
     };
   };
   auto completions = [](bool chat) {
     return [chat](Impl& st, const httplib::Request& req, httplib::Response& res) { HandleCompletion(st, req, res, chat); };
   };
-  s.http.Get("/health", route(true, false, HandleHealth));
+  struct Route {
+    std::string method, path;
+    std::function<void(const httplib::Request&, httplib::Response&)> run;
+  };
+  auto routes = std::make_shared<std::vector<Route>>();
+  routes->push_back({"GET", "/health", route(true, false, HandleHealth)});
   for (const char* prefix : {"/v1", ""}) {
     const std::string p = prefix;
-    s.http.Get(p + "/models", route(false, false, HandleModels));
-    s.http.Post(p + "/chat/completions", route(false, true, completions(true)));
-    s.http.Post(p + "/completions", route(false, true, completions(false)));
+    routes->push_back({"GET", p + "/models", route(false, false, HandleModels)});
+    routes->push_back({"POST", p + "/chat/completions", route(false, true, completions(true))});
+    routes->push_back({"POST", p + "/completions", route(false, true, completions(false))});
   }
-  s.http.Post("/tokenize", route(false, true, HandleTokenize));
-  s.http.Post("/detokenize", route(false, true, HandleDetokenize));
-  s.http.Get("/metrics", route(false, false, HandleMetrics));
+  routes->push_back({"POST", "/tokenize", route(false, true, HandleTokenize)});
+  routes->push_back({"POST", "/detokenize", route(false, true, HandleDetokenize)});
+  routes->push_back({"GET", "/metrics", route(false, false, HandleMetrics)});
 
-  s.http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-    // Only fill in statuses httplib set itself (no route, body too large, ...):
-    // the routes have answered and counted their own.
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    impl_->metrics.CountRequest(EndpointLabel(req.path), res.status);
-    std::string message = "HTTP error " + std::to_string(res.status);
-    if (res.status == 400) message = "malformed HTTP request";
-    if (res.status == 404) message = "no route for " + req.method + " " + req.path;
-    if (res.status == 413) message = "the request body is larger than the server accepts";
-    SendError(res, ApiError(res.status, message, "", res.status == 413 ? "request_too_large" : ""));
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  s.http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
+  auto dispatch = [this, routes](const httplib::Request& req, httplib::Response& res) {
+    Impl& st = *impl_;
+    std::string allow;
+    const Route* found = nullptr;
+    for (const Route& r : *routes) {
+      if (r.path != req.path) continue;
+      allow += (allow.empty() ? "" : ", ") + r.method;
+      if (r.method == req.method) found = &r;
     }
-    SendError(res, ApiError(500, what, "", "internal_error", "server_error"));
-  });
+    if (found != nullptr) {
+      found->run(req, res);
+    } else if (!allow.empty() && req.method == "OPTIONS") {
+      // A CORS preflight (no API key: browsers send none with it).
+      res.status = 204;
+      res.set_header("Allow", allow + ", OPTIONS");
+      if (CorsAllowed(st.options, req.get_header_value("Origin"))) {
+        res.set_header("Access-Control-Allow-Methods", allow + ", OPTIONS");
+        const std::string asked = req.get_header_value("Access-Control-Request-Headers");
+        res.set_header("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type" : asked);
+        res.set_header("Access-Control-Max-Age", "600");
+      }
+    } else if (!allow.empty()) {
+      res.set_header("Allow", allow + ", OPTIONS");
+      SendError(res, ApiError(405, req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")"));
+    } else {
+      SendError(res, ApiError(404, "no route for " + req.method + " " + req.path));
+    }
+    ApplyCors(st.options, req, res);
+    // Counted before the response leaves, so a client that reads /metrics
+    // right after its reply sees its own request.
+    st.metrics.CountRequest(EndpointLabel(req.path), res.status);
+  };
+  // Replies the transport gives itself: malformed or oversized requests,
+  // timeouts, too many connections.
+  auto refuse = [this](const httplib::Request& req, httplib::Response& res) {
+    Impl& st = *impl_;
+    std::string code;
+    if (res.status == 413) code = "request_too_large";
+    if (res.status == 408) code = "request_timeout";
+    std::string message = res.reason.empty() ? "HTTP error " + std::to_string(res.status) : res.reason;
+    if (res.status == 400) message = "malformed HTTP request: " + message;
+    SendError(res, ApiError(res.status, message, "", code));
+    ApplyCors(st.options, req, res);
+    st.metrics.CountRequest(EndpointLabel(req.path), res.status);
+  };
+  s.http = std::make_unique<HttpTransport>(limits, dispatch, refuse);
 }
 
 Server::~Server() { Stop(); }
@@ -167,10 +213,10 @@ int Server::Bind(const std::string& host, int port) {
   Check(port >= 0 && port <= 65535, "--port", "must be between 0 and 65535");
   int bound = port;
   if (port == 0) {
-    bound = impl_->http.bind_to_any_port(host);
+    bound = impl_->http->Bind(host, 0);
     Check(bound > 0, host, "cannot bind any port");
   } else {
-    Check(impl_->http.bind_to_port(host, port), host + ":" + std::to_string(port),
+    Check(impl_->http->Bind(host, port) > 0, host + ":" + std::to_string(port),
           "cannot bind (address in use, or not an address of this machine)");
   }
   return bound;
@@ -182,7 +228,7 @@ void Server::Listen() {
     if (impl_->listen_started || impl_->stopping) return;
     impl_->listen_started = true;
   }
-  impl_->http.listen_after_bind();
+  impl_->http->Run();
   {
     std::lock_guard<std::mutex> lock(impl_->listen_mu);
     impl_->listen_done = true;
@@ -215,18 +261,8 @@ void Server::Stop() {
     s.listen_done = true;  // a later Listen() returns at once
     return;
   }
-  // httplib ignores stop() until its accept loop is running, so repeat it
-  // until Listen() has returned (that also waits for every open connection).
-  bool stop_sent = false;  // a second stop() would trip httplib's assert on the closed socket
-  while (!s.listen_done) {
-    lock.unlock();
-    if (!stop_sent && s.http.is_running()) {
-      s.http.stop();
-      stop_sent = true;
-    }
-    lock.lock();
-    s.listen_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return s.listen_done; });
-  }
+  s.http->Stop();  // Run() returns once the workers have finished their requests
+  s.listen_cv.wait(lock, [&] { return s.listen_done; });
 }
 
 }  // namespace bitnet::server

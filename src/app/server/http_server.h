@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bitnet/bitnet.h"
 
@@ -17,7 +18,17 @@ struct ServerOptions {
   int parallel = 1;           // slots, each with its own KV cache
   int context_length = 0;     // per slot; 0: the model's maximum
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(5)};  // longest wait for a free slot
-  size_t max_body_bytes = 8u << 20;
+  size_t max_body_bytes = 8u << 20;   // Content-Length or the chunks' total; more is a 413
+  // Origins allowed to call the API from a browser ("*": any); empty: no CORS
+  // headers at all. OPTIONS preflights are answered either way.
+  std::vector<std::string> cors_origins;
+  // A request must be whole within header_timeout of its first byte (head)
+  // and body_timeout (body), or it gets a 408; an idle keep-alive connection
+  // is closed after idle_timeout.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(5)};
+  int max_connections = 512;  // open at once; more are answered 503
 };
 
 class Server {

@@ -19,9 +19,34 @@ std::string FormatNumber(double x) {
   return s;
 }
 
+// Deeper nesting is refused before any tree is built: a body of brackets
+// alone would otherwise cost tens of bytes of tree per byte of body.
+constexpr int kMaxJsonDepth = 64;
+
+void CheckNesting(const std::string& body) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw ApiError(400, "request body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", "",
+                       "invalid_json");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 }  // namespace
 
 nlohmann::json ParseJsonObject(const std::string& body) {
+  CheckNesting(body);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(body);

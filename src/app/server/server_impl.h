@@ -1,5 +1,6 @@
 // The server's shared state, seen by the route handlers. Internal to
-// src/app/server: it is the one place httplib's types meet the engine's.
+// src/app/server: it is the one place httplib's types meet the engine's
+// (httplib::Request/Response are the handlers' types; the transport is ours).
 #pragma once
 #include <httplib.h>
 
@@ -10,6 +11,7 @@
 
 #include "app/server/api_error.h"
 #include "app/server/http_server.h"
+#include "app/server/http_transport.h"
 #include "app/server/metrics.h"
 #include "app/server/slot_pool.h"
 
@@ -19,7 +21,7 @@ struct Server::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)) {}
 
   ServerOptions options;
-  httplib::Server http;
+  std::unique_ptr<HttpTransport> http;
   Metrics metrics;
   // Written once by SetModel before `ready` turns true; read-only afterwards
   // (handlers read them only after seeing `ready`; Stop takes model_mu).
