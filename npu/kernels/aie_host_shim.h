@@ -8,9 +8,10 @@
 //     16-byte for 128-bit ones (AIE2); a misaligned access is undefined on
 //     the core, so the shim throws to catch layout bugs in the emulator;
 //   - add/sub on vectors wrap; logical_downshift zero-fills.
-// Accumulator lanes are held in 64 bits. AIE2 acc32 lanes are narrower, but
-// every sum this project produces stays below 2^20 (|w| <= 1, |x| <= 128,
-// K <= 8192), so the difference cannot show. Only included when neither
+// Accumulator lanes are held in 64 bits. AIE acc32 lanes are narrower, but
+// every accumulator this project produces stays below 2^27 in magnitude
+// (64 * (|c| + |sum x|) with |c|, |sum x| <= 128 * 8192), so the difference
+// cannot show. Only included when neither
 // Peano (__AIECC__) nor chess (__chess__) compiles the file.
 #pragma once
 #include <cstddef>
@@ -171,11 +172,12 @@ vector<T, N> sub(const vector<T, N>& v, T x) {
   return out;
 }
 
-// acc + v * a per lane, a broadcast.
-template <typename Tag, unsigned N, typename T>
-accum<Tag, N> mac(const accum<Tag, N>& acc, const vector<T, N>& v, T a) {
+// acc + v * a per lane, a broadcast; v and a may differ in type (e.g. uint8
+// lanes times an int16 scalar, an 8b x 16b multiply on the core).
+template <typename Tag, unsigned N, typename T, typename A>
+accum<Tag, N> mac(const accum<Tag, N>& acc, const vector<T, N>& v, A a) {
   accum<Tag, N> out = acc;
-  for (unsigned i = 0; i < N; ++i) out.add_to_lane(i, static_cast<int64_t>(v.get(i)) * a);
+  for (unsigned i = 0; i < N; ++i) out.add_to_lane(i, static_cast<int64_t>(v.get(i)) * static_cast<int64_t>(a));
   return out;
 }
 
