@@ -4,9 +4,10 @@
 //   - accumulator -> vector conversion is shift, then round per the rounding
 //     register, then saturate per the saturation register;
 //   - the rounding register defaults to floor and persists until set;
-//   - load_v/store_v require 32-byte alignment for >= 256-bit vectors and
-//     16-byte for 128-bit ones (AIE2); a misaligned access is undefined on
-//     the core, so the shim throws to catch layout bugs in the emulator;
+//   - load_v/store_v require 16-byte alignment for 128-bit vectors, 32 for
+//     256-bit, and on AIE2P 64 for 512-bit and wider (AIE2: 32); a
+//     misaligned access is undefined on the core, so the shim throws to catch
+//     layout bugs in the emulator (shim_detail::g_aie2p picks the rule);
 //   - add/sub on vectors wrap; logical_downshift zero-fills.
 // Accumulator lanes are held in 64 bits. AIE acc32 lanes are narrower, but
 // every accumulator this project produces stays below 2^27 in magnitude
@@ -69,8 +70,20 @@ T Narrow(int64_t v, saturation_mode mode) {
   return static_cast<T>(static_cast<std::make_unsigned_t<T>>(static_cast<uint64_t>(v)));  // wraps
 }
 
+// Which core generation the alignment rule follows; the emulator sets it per
+// dispatch from the plan (AIE2 = npu1, AIE2P = npu2).
+inline thread_local bool g_aie2p = false;
+
+// AIE2: 16 B for 128-bit vectors, else 32 B. AIE2P: 16 / 32 / 64 B for
+// 128 / 256 / >= 512-bit vectors.
+inline size_t RequiredAlignment(size_t vector_bytes) {
+  if (vector_bytes <= 16) return 16;
+  if (vector_bytes <= 32 || !g_aie2p) return 32;
+  return 64;
+}
+
 inline void CheckAligned(const void* p, size_t vector_bytes) {
-  const size_t need = vector_bytes <= 16 ? 16 : 32;
+  const size_t need = RequiredAlignment(vector_bytes);
   if (reinterpret_cast<uintptr_t>(p) % need != 0)
     throw std::logic_error("aie shim: vector access at a misaligned address (undefined on the core)");
 }

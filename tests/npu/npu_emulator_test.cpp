@@ -122,6 +122,19 @@ TEST(NpuTileKernel, ShimRejectsMisalignedVectorLoads) {
   EXPECT_THROW(aie::load_v<16>(buf + 8), std::logic_error);
 }
 
+// 512-bit and wider vectors need 64-byte alignment on AIE2P (npu2), 32 on AIE2.
+TEST(NpuTileKernel, ShimAlignmentFollowsTheGeneration) {
+  alignas(64) int32_t buf[64] = {};
+  const bool saved = aie::shim_detail::g_aie2p;
+  aie::shim_detail::g_aie2p = false;
+  EXPECT_NO_THROW(aie::load_v<32>(buf + 8));  // 1024-bit at a 32-byte offset: fine on AIE2
+  aie::shim_detail::g_aie2p = true;
+  EXPECT_THROW(aie::load_v<32>(buf + 8), std::logic_error);
+  EXPECT_NO_THROW(aie::load_v<32>(buf + 16));
+  EXPECT_NO_THROW(aie::load_v<8>(buf + 8));  // 256-bit: 32 bytes on both
+  aie::shim_detail::g_aie2p = saved;
+}
+
 // The shim's accumulator-to-vector conversion: shift, round per the rounding
 // register, saturate per the saturation register. Expected values are
 // computed independently in floating point.
