@@ -4,13 +4,15 @@
 //   - accumulator -> vector conversion is shift, then round per the rounding
 //     register, then saturate per the saturation register;
 //   - the rounding register defaults to floor and persists until set;
-//   - load_v/store_v require 32-byte alignment for >= 256-bit vectors and
-//     16-byte for 128-bit ones (AIE2); a misaligned access is undefined on
-//     the core, so the shim throws to catch layout bugs in the emulator;
+//   - load_v/store_v require 16-byte alignment for 128-bit vectors, 32 for
+//     256-bit, and on AIE2P 64 for 512-bit and wider (AIE2: 32); a
+//     misaligned access is undefined on the core, so the shim throws to catch
+//     layout bugs in the emulator (shim_detail::g_aie2p picks the rule);
 //   - add/sub on vectors wrap; logical_downshift zero-fills.
-// Accumulator lanes are held in 64 bits. AIE2 acc32 lanes are narrower, but
-// every sum this project produces stays below 2^20 (|w| <= 1, |x| <= 128,
-// K <= 8192), so the difference cannot show. Only included when neither
+// Accumulator lanes are held in 64 bits. AIE acc32 lanes are narrower, but
+// every accumulator this project produces stays below 2^27 in magnitude
+// (64 * (|c| + |sum x|) with |c|, |sum x| <= 128 * 8192), so the difference
+// cannot show. Only included when neither
 // Peano (__AIECC__) nor chess (__chess__) compiles the file.
 #pragma once
 #include <cstddef>
@@ -68,8 +70,20 @@ T Narrow(int64_t v, saturation_mode mode) {
   return static_cast<T>(static_cast<std::make_unsigned_t<T>>(static_cast<uint64_t>(v)));  // wraps
 }
 
+// Which core generation the alignment rule follows; the emulator sets it per
+// dispatch from the plan (AIE2 = npu1, AIE2P = npu2).
+inline thread_local bool g_aie2p = false;
+
+// AIE2: 16 B for 128-bit vectors, else 32 B. AIE2P: 16 / 32 / 64 B for
+// 128 / 256 / >= 512-bit vectors.
+inline size_t RequiredAlignment(size_t vector_bytes) {
+  if (vector_bytes <= 16) return 16;
+  if (vector_bytes <= 32 || !g_aie2p) return 32;
+  return 64;
+}
+
 inline void CheckAligned(const void* p, size_t vector_bytes) {
-  const size_t need = vector_bytes <= 16 ? 16 : 32;
+  const size_t need = RequiredAlignment(vector_bytes);
   if (reinterpret_cast<uintptr_t>(p) % need != 0)
     throw std::logic_error("aie shim: vector access at a misaligned address (undefined on the core)");
 }
@@ -171,11 +185,12 @@ vector<T, N> sub(const vector<T, N>& v, T x) {
   return out;
 }
 
-// acc + v * a per lane, a broadcast.
-template <typename Tag, unsigned N, typename T>
-accum<Tag, N> mac(const accum<Tag, N>& acc, const vector<T, N>& v, T a) {
+// acc + v * a per lane, a broadcast; v and a may differ in type (e.g. uint8
+// lanes times an int16 scalar, an 8b x 16b multiply on the core).
+template <typename Tag, unsigned N, typename T, typename A>
+accum<Tag, N> mac(const accum<Tag, N>& acc, const vector<T, N>& v, A a) {
   accum<Tag, N> out = acc;
-  for (unsigned i = 0; i < N; ++i) out.add_to_lane(i, static_cast<int64_t>(v.get(i)) * a);
+  for (unsigned i = 0; i < N; ++i) out.add_to_lane(i, static_cast<int64_t>(v.get(i)) * static_cast<int64_t>(a));
   return out;
 }
 

@@ -9,9 +9,11 @@
 // 64 KiB L1.
 //
 // Status: written against the AIE API; NOT compiled with Peano or xchesscc and
-// NOT run on hardware (no toolchain or NPU where it was written). Known risk:
-// a report of Peano failing to legalize vector shifts on AIE2P; if
-// logical_downshift fails there, unpack with aie::unpack/filter instead.
+// NOT run on hardware (no toolchain or NPU where it was written). The
+// unpacking is mask-only (no vector shifts, which Peano was reported to fail
+// to legalize on AIE2P). Unverified: that aie_api accepts mac() of uint8
+// lanes with an int16 scalar under acc32 on both AIE2 and AIE2P; if not,
+// widen the masked codes to int16 (aie::unpack) first.
 #include <stdint.h>
 
 #include "w2a8_tile.h"

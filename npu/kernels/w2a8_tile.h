@@ -6,8 +6,8 @@
 // One call: c[t][0..32) += W_tile[32 rows][256 k] . x[t][0..256) for each of
 // kTokens tokens. The weight tile is 64 column quads of 32 bytes; byte i of
 // quad q holds u = w + 1 of W[i][4q + j] in bits 2j+1..2j (npu_layout.h).
-// Unpacking gives one 32-row weight vector per column, multiplied by that
-// column's activation as a scalar, so the 32 acc32 lanes are the 32 rows.
+// Masking gives one 32-row vector per column, multiplied by that column's
+// (scaled) activation as a scalar, so the 32 acc32 lanes are the 32 rows.
 #pragma once
 #include <stdint.h>
 
@@ -29,27 +29,43 @@ inline void ZeroTile(int32_t* __restrict c) {
   for (int t = 0; t < kTokens; ++t) aie::store_v(c + t * kTileRows, aie::zeros<int32_t, kTileRows>());
 }
 
+// Mask-only unpacking, as the CPU kernels: u = w + 1 in {0, 1, 2} is used
+// unsigned, and the activation sum is subtracted once (W.x = u.x - sum x).
+// Column j of a quad is selected in place by the mask 3 << 2j, which yields
+// u * 4^j; its activation is pre-scaled by 4^(3-j), so every product is
+// 64 * u * x and one accumulator per token holds 64 * sum(u.x) exactly
+// (|64 * 2 * 128 * 256| < 2^23 per call). No shift or subtract per weight.
 template <int kTokens>
 inline void W2A8TileMac(const uint8_t* __restrict w, const int8_t* __restrict x, int32_t* __restrict c) {
   // The mode registers persist across kernels and default differently per
-  // compiler prologue, so set them. Shift 0 into int32 never rounds, and the
-  // sums stay far below 2^31; saturate rather than wrap if that ever changed.
+  // compiler prologue, so set them. The final downshift by 6 divides an exact
+  // multiple of 64, so rounding never applies; saturate rather than wrap if a
+  // sum ever left int32.
   aie::set_rounding(aie::rounding_mode::floor);
   aie::set_saturation(aie::saturation_mode::saturate);
+  constexpr int kScaleShift = 6;  // log2(4^3)
 
+  int32_t x_sum[kTokens];
+  for (int t = 0; t < kTokens; ++t) {
+    x_sum[t] = 0;
+    for (int k = 0; k < kKChunk; ++k) x_sum[t] += x[t * kKChunk + k];
+  }
+  // Seed each accumulator with 64 * (c - sum x) so the correction costs nothing per weight.
   aie::accum<acc32, kTileRows> acc[kTokens];
-  for (int t = 0; t < kTokens; ++t) acc[t].from_vector(aie::load_v<kTileRows>(c + t * kTileRows));
+  for (int t = 0; t < kTokens; ++t)
+    acc[t].from_vector(aie::sub(aie::load_v<kTileRows>(c + t * kTileRows), x_sum[t]), kScaleShift);
 
   for (int q = 0; q < kQuads; ++q) {
     const aie::vector<uint8_t, kQuadBytes> codes = aie::load_v<kQuadBytes>(w + q * kQuadBytes);
     for (int j = 0; j < 4; ++j) {
-      const aie::vector<uint8_t, kQuadBytes> u = aie::bit_and(static_cast<uint8_t>(3), aie::logical_downshift(codes, 2 * j));
-      // u - 1 in {-1, 0, 1}; code 3 never reaches the device (the loader rejects it).
-      const aie::vector<int8_t, kQuadBytes> wv = aie::sub(u.template cast_to<int8_t>(), static_cast<int8_t>(1));
-      for (int t = 0; t < kTokens; ++t) acc[t] = aie::mac(acc[t], wv, x[t * kKChunk + 4 * q + j]);
+      const aie::vector<uint8_t, kQuadBytes> u_scaled = aie::bit_and(static_cast<uint8_t>(3u << (2 * j)), codes);
+      for (int t = 0; t < kTokens; ++t) {
+        const auto xs = static_cast<int16_t>(x[t * kKChunk + 4 * q + j] * (1 << (2 * (3 - j))));
+        acc[t] = aie::mac(acc[t], u_scaled, xs);
+      }
     }
   }
-  for (int t = 0; t < kTokens; ++t) aie::store_v(c + t * kTileRows, acc[t].template to_vector<int32_t>(0));
+  for (int t = 0; t < kTokens; ++t) aie::store_v(c + t * kTileRows, acc[t].template to_vector<int32_t>(kScaleShift));
 }
 
 }  // namespace bitnet_npu

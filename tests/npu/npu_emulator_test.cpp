@@ -46,7 +46,7 @@ TEST_P(NpuEmulatorExact, MatchesScalarReference) {
   backend->MatMul(h, x.data(), sums.data(), c.n, got.data());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "token " << i / c.rows << " row " << i % c.rows;
-  EXPECT_LT(seconds, 1.0) << "emulator too slow for this shape";
+  EXPECT_LT(seconds, c.n > 4 ? 2.0 : 1.0) << "emulator too slow for this shape";  // n > 4: two dispatches
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -55,6 +55,17 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{13824, 2560, 1, NpuGeneration::kNpu2}, Case{2560, 6912, 1, NpuGeneration::kNpu2},
                       Case{3840, 2560, 1, NpuGeneration::kNpu1}, Case{2560, 6912, 1, NpuGeneration::kNpu1},
                       Case{2560, 6912, 5, NpuGeneration::kNpu2}),
+    CaseName);
+
+// The four distinct BitNet b1.58 2B-4T matrices unfused (q/o 2560x2560, k/v
+// 640x2560, gate/up 6912x2560, down 2560x6912), decode and prefill (8 tokens
+// = two 4-token dispatches), on both generations' plans.
+INSTANTIATE_TEST_SUITE_P(
+    BitNetShapes, NpuEmulatorExact,
+    ::testing::Values(Case{2560, 2560, 1, NpuGeneration::kNpu2}, Case{640, 2560, 1, NpuGeneration::kNpu2},
+                      Case{6912, 2560, 1, NpuGeneration::kNpu2}, Case{2560, 6912, 1, NpuGeneration::kNpu1},
+                      Case{2560, 2560, 8, NpuGeneration::kNpu1}, Case{640, 2560, 8, NpuGeneration::kNpu1},
+                      Case{6912, 2560, 8, NpuGeneration::kNpu2}, Case{2560, 6912, 8, NpuGeneration::kNpu2}),
     CaseName);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -109,6 +120,19 @@ TEST(NpuTileKernel, ShimRejectsMisalignedVectorLoads) {
   EXPECT_NO_THROW(aie::load_v<32>(buf));
   EXPECT_THROW(aie::load_v<32>(buf + 1), std::logic_error);
   EXPECT_THROW(aie::load_v<16>(buf + 8), std::logic_error);
+}
+
+// 512-bit and wider vectors need 64-byte alignment on AIE2P (npu2), 32 on AIE2.
+TEST(NpuTileKernel, ShimAlignmentFollowsTheGeneration) {
+  alignas(64) int32_t buf[64] = {};
+  const bool saved = aie::shim_detail::g_aie2p;
+  aie::shim_detail::g_aie2p = false;
+  EXPECT_NO_THROW(aie::load_v<32>(buf + 8));  // 1024-bit at a 32-byte offset: fine on AIE2
+  aie::shim_detail::g_aie2p = true;
+  EXPECT_THROW(aie::load_v<32>(buf + 8), std::logic_error);
+  EXPECT_NO_THROW(aie::load_v<32>(buf + 16));
+  EXPECT_NO_THROW(aie::load_v<8>(buf + 8));  // 256-bit: 32 bytes on both
+  aie::shim_detail::g_aie2p = saved;
 }
 
 // The shim's accumulator-to-vector conversion: shift, round per the rounding

@@ -55,6 +55,8 @@ void WalkTap(const NpuTap& tap, size_t buffer_bytes, const char* what, Fn fn) {
 template <int kTokens>
 void RunColumn(const NpuTilingPlan& plan, int64_t column, const uint8_t* weights, size_t weight_bytes,
                const int8_t* x, int32_t* y) {
+  // The core's alignment rule for this generation (thread-local: columns run on pool threads).
+  aie::shim_detail::g_aie2p = plan.generation == NpuGeneration::kNpu2;
   const NpuTap w_tap = plan.WeightTap(column), x_tap = plan.XTap(), y_tap = plan.YTap(column);
   const int64_t tb = NpuTilingPlan::tile_bytes();
   const int64_t cpc = plan.cores_per_column;

@@ -78,8 +78,8 @@ class NpuBackend final : public Backend {
   }
 
   void NpuMatMul(const NpuMatrix& m, const int8_t* x, int n, int32_t* y) {
-    // The core unpacks signed weights, so x_sums (the CPU kernels' u = w + 1
-    // correction) is not needed here.
+    // The cores compute the activation-sum correction (u = w + 1) from the x
+    // chunks they already receive, so x_sums is not sent to the device.
     for (int t0 = 0; t0 < n;) {
       const NpuTilingPlan& plan = (n - t0 > 1 && m.prefill) ? *m.prefill : m.decode;
       const int tokens = static_cast<int>(std::min<int64_t>(plan.tokens, n - t0));
