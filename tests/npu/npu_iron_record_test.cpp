@@ -135,7 +135,9 @@ void CheckProgram(const NpuTilingPlan& plan) {
         u.bds += static_cast<int>(depth);
         u.bytes += bytes * depth;
       }
-      if (Row(end.at("tile")) >= 2) EXPECT_EQ(bytes % align, 0) << name << ": core buffers must be " << align << "-byte multiples";
+      if (Row(end.at("tile")) >= 2) {
+        EXPECT_EQ(bytes % align, 0) << name << ": core buffers must be " << align << "-byte multiples";
+      }
     };
     ASSERT_FALSE(f.at("producer").is_null()) << name;
     touch(f.at("producer"), true);
