@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu_features.h"
 #include "util/half.h"
 
 namespace bitnet {
@@ -41,7 +42,7 @@ void ValuesScalar(const float* probs, int n_q, int64_t stride, const void* v, Kv
 
 bool CpuHasAvx2F16c() {
   static const bool has =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
   return has;
 }
 

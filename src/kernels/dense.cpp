@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu_features.h"
 #include "util/half.h"
 
 namespace bitnet {
@@ -134,7 +135,7 @@ template <DenseType kType>
 
 bool CpuHasAvx2Fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+                          CpuHasF16c();
   return has;
 }
 
