@@ -149,7 +149,10 @@ void WriteModelSeeds(const fs::path& dir) {
         (packed ? R"({"quantization_mode": "offline", "linear_class": "autobitlinear"}})"
                 : R"({"quantization_mode": "online"}})");
     const std::string tokenizer =
-        R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": false}, )"
+        // The one pre-tokenizer the reader accepts (Llama 3's split, then byte-level).
+        R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": )"
+        R"("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, )"
+        R"("behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "use_regex": false}]}, )"
         R"("added_tokens": [{"id": 3, "content": "<|begin_of_text|>", "special": true}], )"
         R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}})";
     const std::string generation = R"({"do_sample": true, "temperature": 0.6, "top_p": 0.9, "top_k": 5})";

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "kernels/cpu_features.h"
 #include "kernels/dispatch_fill.h"
 #include "util/error.h"
 
@@ -19,7 +20,7 @@ constexpr KernelIsa kAllIsas[] = {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIs
 #if defined(__x86_64__)
 // The float kernels of the AVX2 table use FMA and F16C as well.
 bool CpuHasAvx2FmaF16c() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
 }
 #endif
 
