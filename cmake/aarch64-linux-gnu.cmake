@@ -22,6 +22,8 @@ set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
 
-# -cpu max: an Armv8.x+ CPU with dotprod, so the NEON kernels run.
-# -L: the aarch64 dynamic loader and libraries.
-set(CMAKE_CROSSCOMPILING_EMULATOR "qemu-aarch64;-L;/usr/aarch64-linux-gnu;-cpu;max" CACHE STRING "")
+# -cpu max: an Armv8.x+ CPU with dotprod, so the NEON kernels run. The guest
+# loads the multiarch arm64 libc and libstdc++ (libc6:arm64, libstdc++6:arm64
+# under /lib/aarch64-linux-gnu). Not -L /usr/aarch64-linux-gnu: with the cross
+# toolchain's own libc, qemu 7.2 hangs in the first pthread_create.
+set(CMAKE_CROSSCOMPILING_EMULATOR "qemu-aarch64;-cpu;max")

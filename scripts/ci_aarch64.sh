@@ -8,13 +8,14 @@
 #
 # Installs what is missing (root, Debian 12): the cross compiler, qemu-user,
 # libgtest-dev (GoogleTest's sources, cross-built here), and the arm64
-# libraries through multiarch (dpkg --add-architecture arm64):
-# libpcre2-dev:arm64, libcpp-httplib-dev:arm64. nlohmann_json is header-only,
+# libraries through multiarch (dpkg --add-architecture arm64): libc6:arm64 and
+# libstdc++6:arm64 (what the tests load under qemu), libpcre2-dev:arm64,
+# libcpp-httplib-dev:arm64. nlohmann_json is header-only,
 # taken from the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-build=${1:-build-aarch64}
+build=$(realpath -m "${1:-build-aarch64}")
 jobs=${BITNET_CI_JOBS:-$(nproc)}
 start=$SECONDS
 
@@ -23,7 +24,7 @@ pkgs=()
 command -v aarch64-linux-gnu-g++ >/dev/null || pkgs+=(g++-aarch64-linux-gnu)
 command -v qemu-aarch64 >/dev/null || pkgs+=(qemu-user)
 [[ -f /usr/src/googletest/CMakeLists.txt ]] || pkgs+=(libgtest-dev)
-for p in libpcre2-dev:arm64 libcpp-httplib-dev:arm64; do
+for p in libc6:arm64 libstdc++6:arm64 libpcre2-dev:arm64 libcpp-httplib-dev:arm64; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || pkgs+=("$p")
 done
 if ((${#pkgs[@]})); then
@@ -37,7 +38,7 @@ if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cc
 toolchain=$root/cmake/aarch64-linux-gnu.cmake
 
 echo "== aarch64: GoogleTest from /usr/src/googletest"
-gtest_prefix=$root/$build/_gtest
+gtest_prefix=$build/_gtest
 if [[ ! -f $gtest_prefix/lib/cmake/GTest/GTestConfig.cmake ]]; then
   cmake -S /usr/src/googletest -B "$build/_gtest-build" -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_INSTALL_PREFIX="$gtest_prefix" -DBUILD_GMOCK=OFF "${launcher[@]}" >/dev/null
@@ -47,13 +48,13 @@ fi
 
 echo "== aarch64: configure and build the kernel and model tests"
 cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release -DBITNET_XRT=OFF \
-  -DBITNET_BUILD_BENCH=OFF -DCMAKE_PREFIX_PATH="$gtest_prefix" "${launcher[@]}" >/dev/null
+  -DBITNET_BUILD_BENCH=OFF -DGTest_DIR="$gtest_prefix/lib/cmake/GTest" "${launcher[@]}" >/dev/null
 cmake --build "$build" -j"$jobs" --target kernels_test kernels_isa_test kernels_dispatch_test output_int8_test \
   model_test perf_paths_test foreign_gguf_test
 file "$build/src/kernels/kernels_dispatch_test" | grep -q "ARM aarch64" || { echo "not an aarch64 binary" >&2; exit 1; }
 echo "== aarch64: built in $((SECONDS - start)) s"
 
-qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
+qemu=(qemu-aarch64)  # the arm64 multiarch libraries; see cmake/aarch64-linux-gnu.cmake
 echo "== aarch64: the NEON kernels are the ones that run (qemu -cpu max has dotprod)"
 report=$(BITNET_ISA=neon "${qemu[@]}" -cpu max "$build/src/kernels/kernels_dispatch_test" \
            --gtest_filter='KernelDispatch.ActiveTableIsTheOneBitnetIsaNames' | grep -- '-> table')

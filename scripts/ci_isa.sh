@@ -7,7 +7,8 @@
 # BUILD_DIR is an existing, built CMake tree (tests on). The variants come
 # from /proc/cpuinfo; BITNET_CI_ISAS="scalar neon" overrides that (e.g. for a
 # cross build whose tests ctest runs under qemu, scripts/ci_aarch64.sh).
-# BITNET_CI_TESTS overrides the ctest -R regex.
+# BITNET_CI_TESTS overrides the ctest -R regex, BITNET_CI_JOBS ctest's -j
+# (default: nproc). Exit status 1 if any table's run fails.
 set -euo pipefail
 
 build=${1:?usage: scripts/ci_isa.sh BUILD_DIR [ctest args]}

@@ -36,8 +36,8 @@ KernelTable ScalarTable() {
   return t;
 }
 
-// Null when the build or the CPU lacks the ISA.
-const KernelTable* BuildTable(KernelIsa isa) {
+// Fills `storage` and returns it; null when the build or the CPU lacks the ISA.
+const KernelTable* BuildTable(KernelIsa isa, KernelTable& storage) {
   if (isa == KernelIsa::kScalar) return &ScalarKernelTable();
   const W2A8Kernels* w2a8 = W2A8KernelsFor(isa);
   if (w2a8 == nullptr) return nullptr;
@@ -68,7 +68,8 @@ const KernelTable* BuildTable(KernelIsa isa) {
 #endif
       break;
   }
-  return new KernelTable(t);  // one per ISA, for the life of the process
+  storage = t;
+  return &storage;
 }
 
 }  // namespace
@@ -98,8 +99,9 @@ const KernelTable& ScalarKernelTable() {
 }
 
 const KernelTable* KernelTableFor(KernelIsa isa) {
-  static const KernelTable* const tables[] = {BuildTable(kAllIsas[0]), BuildTable(kAllIsas[1]),
-                                              BuildTable(kAllIsas[2]), BuildTable(kAllIsas[3])};
+  static KernelTable storage[4];
+  static const KernelTable* const tables[] = {BuildTable(kAllIsas[0], storage[0]), BuildTable(kAllIsas[1], storage[1]),
+                                              BuildTable(kAllIsas[2], storage[2]), BuildTable(kAllIsas[3], storage[3])};
   for (int i = 0; i < 4; ++i)
     if (kAllIsas[i] == isa) return tables[i];
   return nullptr;
