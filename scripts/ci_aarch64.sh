@@ -24,7 +24,8 @@ pkgs=()
 command -v aarch64-linux-gnu-g++ >/dev/null || pkgs+=(g++-aarch64-linux-gnu)
 command -v qemu-aarch64 >/dev/null || pkgs+=(qemu-user)
 [[ -f /usr/src/googletest/CMakeLists.txt ]] || pkgs+=(libgtest-dev)
-for p in libc6:arm64 libstdc++6:arm64 libpcre2-dev:arm64 libcpp-httplib-dev:arm64; do
+command -v file >/dev/null || pkgs+=(file)
+for p in libc6:arm64 libstdc++6:arm64 libpcre2-dev:arm64 libcpp-httplib-dev:arm64 libedit-dev:arm64; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || pkgs+=("$p")
 done
 if ((${#pkgs[@]})); then
@@ -47,7 +48,7 @@ if [[ ! -f $gtest_prefix/lib/cmake/GTest/GTestConfig.cmake ]]; then
 fi
 
 echo "== aarch64: configure and build the kernel and model tests"
-cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release -DBITNET_XRT=OFF \
+cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release -DBITNET_XRT=OFF -DBITNET_PYTHON=OFF \
   -DBITNET_BUILD_BENCH=OFF -DGTest_DIR="$gtest_prefix/lib/cmake/GTest" "${launcher[@]}" >/dev/null
 cmake --build "$build" -j"$jobs" --target kernels_test kernels_isa_test kernels_dispatch_test output_int8_test \
   model_test perf_paths_test foreign_gguf_test
