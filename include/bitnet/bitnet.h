@@ -153,6 +153,8 @@ struct GenerationStats {
   double gen_ms = 0.0;      // time for the generated tokens after the first
   double prompt_tps() const { return prompt_ms > 0 ? n_prompt_eval * 1000.0 / prompt_ms : 0.0; }
   double gen_tps() const { return gen_ms > 0 && n_generated > 1 ? (n_generated - 1) * 1000.0 / gen_ms : 0.0; }
+  // The three lines the CLI prints after a reply (prompt eval, generation, time to first token).
+  std::string Format() const;
 };
 
 enum class FinishReason { kStop, kLength, kCancelled, kContextFull };

@@ -361,17 +361,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("ids", &Stream::ids)
       .def_property_readonly("stats", &Stream::stats)
       .def_property_readonly("seed", &Stream::seed)
-      .def("format_stats", [](const Stream& s) {
-        const bitnet::GenerationStats& st = s.raw_stats();
-        char buf[512];
-        std::snprintf(buf, sizeof(buf),
-                      "prompt eval: %d tokens (%d reused from cache) in %.1f ms, %.2f tokens/s\n"
-                      "generation:  %d tokens, %.2f tokens/s\n"
-                      "time to first token: %.1f ms\n",
-                      st.n_prompt_eval, st.n_prompt - st.n_prompt_eval, st.prompt_ms, st.prompt_tps(), st.n_generated,
-                      st.gen_tps(), st.ttft_ms);
-        return std::string(buf);
-      });
+      .def("format_stats", [](const Stream& s) { return s.raw_stats().Format(); });
 
   py::class_<bitnet::Model, std::shared_ptr<bitnet::Model>>(m, "Model")
       .def_static(

@@ -128,7 +128,7 @@ int RunChat(int argc, char** argv) {
     if (result.finish == FinishReason::kContextFull || static_cast<int>(conversation.size()) + 8 >= ctx)
       std::fprintf(stderr, "context full: %zu of %d tokens used; type /clear to start a new conversation\n",
                    conversation.size(), ctx);
-    if (!quiet) std::fprintf(stderr, "%s", FormatStats(result.stats).c_str());
+    if (!quiet) std::fprintf(stderr, "%s", result.stats.Format().c_str());
   }
   return 0;
 }

@@ -105,7 +105,7 @@ int RunGenerate(int argc, char** argv) {
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::printf("\n");
     std::fflush(stdout);
-    if (!LogDisabled(args)) std::fprintf(stderr, "\n%s", FormatStats(result.stats).c_str());
+    if (!LogDisabled(args)) std::fprintf(stderr, "\n%s", result.stats.Format().c_str());
   }
   return 0;
 }

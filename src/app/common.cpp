@@ -193,15 +193,5 @@ std::vector<int32_t> PromptFrom(const Args& args, const Model& model) {
   return ids;
 }
 
-std::string FormatStats(const GenerationStats& s) {
-  char buf[512];
-  std::snprintf(buf, sizeof(buf),
-                "prompt eval: %d tokens (%d reused from cache) in %.1f ms, %.2f tokens/s\n"
-                "generation:  %d tokens, %.2f tokens/s\n"
-                "time to first token: %.1f ms\n",
-                s.n_prompt_eval, s.n_prompt - s.n_prompt_eval, s.prompt_ms, s.prompt_tps(), s.n_generated,
-                s.gen_tps(), s.ttft_ms);
-  return buf;
-}
 
 }  // namespace bitnet::app

@@ -51,6 +51,5 @@ std::string ModelPathFrom(const Args& args);
 std::vector<int32_t> PromptFrom(const Args& args, const Model& model);
 
 // "prompt eval: ..., eval: ..., ttft ..." the way llama.cpp prints timings.
-std::string FormatStats(const GenerationStats& stats);
 
 }  // namespace bitnet::app

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "bitnet/bitnet.h"
 #include "util/error.h"
@@ -92,6 +93,17 @@ GenerationResult Generator::Run(std::span<const int32_t> prompt, const Params& p
   }
   st.gen_ms = st.n_generated > 1 ? MsSince(t_gen) - (st.ttft_ms - st.prompt_ms) : 0.0;
   return result;
+}
+
+std::string GenerationStats::Format() const {
+  char buf[512];
+  std::snprintf(buf, sizeof(buf),
+                "prompt eval: %d tokens (%d reused from cache) in %.1f ms, %.2f tokens/s\n"
+                "generation:  %d tokens, %.2f tokens/s\n"
+                "time to first token: %.1f ms\n",
+                n_prompt_eval, n_prompt - n_prompt_eval, prompt_ms, prompt_tps(), n_generated,
+                gen_tps(), ttft_ms);
+  return buf;
 }
 
 }  // namespace bitnet
