@@ -85,9 +85,11 @@ std::string HumanBytes(double bytes) {
 }  // namespace
 
 int RunBench(int argc, char** argv) {
+  if (IsBatchedBench(argc, argv)) return RunBatchedBench(argc, argv);
   Args args("bench", "-m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o md|json]",
             "Measures prompt processing (ppN) and token generation (tgN) speed in llama-bench's format:\n"
-            "mean +- standard deviation of tokens/s over -r repetitions, after one warm-up run.");
+            "mean +- standard deviation of tokens/s over -r repetitions, after one warm-up run.\n"
+            "With -npl B,...: llama-batched-bench's test instead (bitnet bench -npl 1 --help).");
   args.Value({"-m", "--model"}, "PATH", "model: Hugging Face directory or GGUF file");
   args.Value({"-p", "--n-prompt"}, "N,...", "prompt lengths (0: none)", "512");
   args.Value({"-n", "--n-gen"}, "N,...", "generation lengths (0: none)", "128");

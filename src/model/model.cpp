@@ -26,6 +26,9 @@ KvCache::KvCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KvCache::~KvCache() = default;
 int KvCache::capacity() const { return impl_->capacity; }
 
+Activations::Activations(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Activations::~Activations() = default;
+
 std::unique_ptr<Tokenizer> LoadTokenizerFor(const std::string& path, const gguf::File* gguf_file) {
   namespace fs = std::filesystem;
   if (gguf_file != nullptr) {
@@ -102,13 +105,72 @@ std::unique_ptr<KvCache> Model::NewCache(int length) const {
       std::make_unique<KvCache::Impl>(c.n_layers, length, c.n_kv_heads * c.head_dim, impl_->kv_type));
 }
 
-std::vector<float> Model::Forward(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits) {
-  Check(!tokens.empty(), "forward", "no tokens");
-  const int n = static_cast<int>(tokens.size());
-  n_logits = std::clamp(n_logits, 0, n);
-  std::vector<float> logits(static_cast<size_t>(n_logits) * config().vocab);
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->transformer->Forward(tokens.data(), n, start_pos, cache.impl(), n_logits, logits.data());
+namespace {
+
+// Activations lent from the model's spares for one call, returned at the end
+// of it (also when the call throws); a new one when all are in use.
+class BorrowedActivations {
+ public:
+  explicit BorrowedActivations(Model::Impl& model) : model_(model) {
+    {
+      std::lock_guard<std::mutex> lock(model_.spare_activations_mu);
+      if (!model_.spare_activations.empty()) {
+        activations_ = std::move(model_.spare_activations.back());
+        model_.spare_activations.pop_back();
+      }
+    }
+    if (activations_ == nullptr) activations_ = std::make_unique<Activations>(std::make_unique<Activations::Impl>());
+  }
+  ~BorrowedActivations() {
+    std::lock_guard<std::mutex> lock(model_.spare_activations_mu);
+    model_.spare_activations.push_back(std::move(activations_));
+  }
+  BorrowedActivations(const BorrowedActivations&) = delete;
+  BorrowedActivations& operator=(const BorrowedActivations&) = delete;
+  Activations::Impl& get() { return activations_->impl(); }
+
+ private:
+  Model::Impl& model_;
+  std::unique_ptr<Activations> activations_;
+};
+
+}  // namespace
+
+std::vector<float> Model::Forward(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits,
+                                  Activations* activations) {
+  const BatchItem one[] = {{tokens, cache, start_pos, n_logits}};
+  return ForwardBatch(one, activations);
+}
+
+std::unique_ptr<Activations> Model::NewActivations() const {
+  return std::make_unique<Activations>(std::make_unique<Activations::Impl>());
+}
+
+std::vector<float> Model::ForwardBatch(std::span<const BatchItem> batch, Activations* activations) {
+  Check(!batch.empty(), "forward", "empty batch");
+  const int64_t vocab = config().vocab;
+  std::vector<SequenceStep> steps;  // [batch]
+  int64_t total_logits = 0;
+  for (const BatchItem& item : batch) {
+    Check(!item.tokens.empty(), "forward", "no tokens");
+    const int n = static_cast<int>(item.tokens.size());
+    const int n_logits = std::clamp(item.n_logits, 0, n);
+    steps.push_back({item.tokens.data(), n, item.start_pos, &item.cache.impl(), n_logits, nullptr});
+    total_logits += n_logits;
+  }
+  std::vector<float> logits(static_cast<size_t>(total_logits * vocab));  // [total_logits][vocab]
+  float* next = logits.data();
+  for (SequenceStep& step : steps) {
+    step.logits = next;
+    next += static_cast<size_t>(step.n_logits) * vocab;
+  }
+
+  if (activations != nullptr) {
+    impl_->transformer->Forward(steps, activations->impl());
+  } else {
+    BorrowedActivations scratch(*impl_);
+    impl_->transformer->Forward(steps, scratch.get());
+  }
   return logits;
 }
 

@@ -3,6 +3,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "bitnet/bitnet.h"
@@ -25,7 +26,9 @@ struct Model::Impl {
   std::unique_ptr<Transformer> transformer;
   std::string device_line;
   std::string kv_type;  // Options::kv_type
-  std::mutex mu;  // the forward pass owns scratch buffers: one call at a time
+  // Activations lent to forward calls that bring none; one per concurrent call.
+  std::mutex spare_activations_mu;
+  std::vector<std::unique_ptr<Activations>> spare_activations;
 
   const Tokenizer& tok() const;
 };

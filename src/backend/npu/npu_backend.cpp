@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -53,7 +54,9 @@ class NpuBackend final : public Backend {
     const NpuMatrix& m = matrices_.at(static_cast<size_t>(handle));
     if (!m.on_npu) return cpu_->MatMul(m.cpu_handle, x, x_sums, n, y);
     // The core unpacks signed weights, so x_sums (the CPU kernels' u = w + 1
-    // correction) is not needed here.
+    // correction) is not needed here. One product at a time: the device
+    // buffers below are shared by every caller.
+    std::lock_guard<std::mutex> lock(device_mu_);
     for (int t0 = 0; t0 < n;) {
       const NpuTilingPlan& plan = (n - t0 > 1 && m.prefill) ? *m.prefill : m.decode;
       const int tokens = static_cast<int>(std::min<int64_t>(plan.tokens, n - t0));
@@ -86,6 +89,7 @@ class NpuBackend final : public Backend {
   std::unique_ptr<Backend> cpu_;
   std::vector<NpuMatrix> matrices_;
   std::vector<std::string> fallbacks_;
+  std::mutex device_mu_;  // guards x_ddr_, y_ddr_ and the executor
   std::vector<int8_t> x_ddr_;
   std::vector<int32_t> y_ddr_;
 };
