@@ -47,12 +47,12 @@ int main(int argc, char** argv) {
     const int vocab = model->config().vocab;
 
     std::vector<std::unique_ptr<bitnet::KvCache>> caches;  // one per sequence
-    std::vector<bitnet::Sampler> samplers;                 // one per sequence
+    std::vector<std::unique_ptr<bitnet::Sampler>> samplers;  // one per sequence, its own params
     std::vector<std::vector<int32_t>> generated(n_seq);    // [sequence][step]
     std::vector<bitnet::BatchItem> batch;
     for (int s = 0; s < n_seq; ++s) {
       caches.push_back(model->NewCache(64));
-      samplers.emplace_back(bitnet::SamplingParams{.temperature = 0.0f});
+      samplers.push_back(std::make_unique<bitnet::Sampler>(bitnet::SamplingParams{.temperature = 0.0f}));
       batch.push_back({prompts[s], *caches[s], 0, 1});
     }
     auto activations = model->NewActivations();  // scratch, reused every step
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
       batch.clear();
       for (int s = 0; s < n_seq; ++s) {
         const std::span<const float> own(logits.data() + static_cast<size_t>(s) * vocab, vocab);
-        generated[s].push_back(samplers[s].Sample(own, generated[s]));
+        generated[s].push_back(samplers[s]->Sample(own, generated[s]));
         const int pos = static_cast<int>(prompts[s].size()) + i;
         batch.push_back({std::span<const int32_t>(&generated[s].back(), 1), *caches[s], pos, 1});
       }

@@ -5,6 +5,7 @@
 // BITNET_ISA=scalar.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "util/thread_pool.h"
 
 namespace bitnet::testing {
 namespace {
@@ -80,8 +82,9 @@ class BatchInvariance : public ::testing::TestWithParam<Paths> {
     o.kv_type = GetParam().kv_type;
     auto model = Model::Load(MakeTinyModel(dir, "m"), o);
     // The binary runs once per kernel variant: make sure the one asked for is the one running.
-    if (const char* isa = std::getenv("BITNET_ISA"); isa != nullptr && *isa != '\0')
+    if (const char* isa = std::getenv("BITNET_ISA"); isa != nullptr && *isa != '\0') {
       EXPECT_NE(model->device_line().find(isa), std::string::npos) << model->device_line();
+    }
     return model;
   }
 };
@@ -175,10 +178,47 @@ TEST_P(BatchInvariance, SequencesOfABatchMustUseDistinctCaches) {
   EXPECT_THROW(model->ForwardBatch(batch), std::runtime_error);
 }
 
+// The worker index ParallelFor hands each range is the thread running it:
+// distinct per range, below size(), so per-worker scratch is never shared.
+TEST(ThreadPoolWorkers, EachRangeGetsItsOwnWorkerIndex) {
+  ThreadPool pool(3);
+  for (int64_t n : {1, 2, 3, 7, 100}) {
+    std::vector<int> worker_of(static_cast<size_t>(n), -1);
+    std::vector<std::thread::id> thread_of_worker(3);
+    pool.ParallelFor(n, 1, [&](int worker, int64_t begin, int64_t end) {
+      ASSERT_GE(worker, 0);
+      ASSERT_LT(worker, pool.size());
+      thread_of_worker[worker] = std::this_thread::get_id();
+      for (int64_t i = begin; i < end; ++i) worker_of[i] = worker;
+    });
+    std::vector<int> ranges_per_worker(3, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_NE(worker_of[i], -1) << "index " << i << " never ran";
+      if (i == 0 || worker_of[i] != worker_of[i - 1]) ++ranges_per_worker[worker_of[i]];
+    }
+    for (int w = 0; w < 3; ++w) EXPECT_LE(ranges_per_worker[w], 1) << "worker " << w << " got two ranges, n " << n;
+  }
+}
+
+// Regions asked for by two threads at once take turns: each sees every worker once.
+TEST(ThreadPoolWorkers, RegionsFromTwoThreadsDoNotMix) {
+  ThreadPool pool(2);
+  auto hammer = [&](std::atomic<int>& total) {
+    for (int i = 0; i < 2000; ++i) pool.RunOnAll([&](int t) { total += t + 1; });
+  };
+  std::atomic<int> a{0}, b{0};
+  std::thread ta([&] { hammer(a); });
+  std::thread tb([&] { hammer(b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.load(), 2000 * 3);
+  EXPECT_EQ(b.load(), 2000 * 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(OutputAndCache, BatchInvariance,
                          ::testing::Values(Paths{"bf16", "f32"}, Paths{"int8", "f16"}),
-                         [](const ::testing::TestParamInfo<Paths>& info) {
-                           return info.param.output_type + "_" + info.param.kv_type;
+                         [](const ::testing::TestParamInfo<Paths>& param_info) {
+                           return param_info.param.output_type + "_" + param_info.param.kv_type;
                          });
 
 }  // namespace
