@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +74,7 @@ struct Paths {
   std::string output_type;
   std::string kv_type;
 };
+void PrintTo(const Paths& paths, std::ostream* os) { *os << paths.output_type << " output, " << paths.kv_type << " KV"; }
 
 class BatchInvariance : public ::testing::TestWithParam<Paths> {
  protected:
