@@ -13,7 +13,13 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Generator::Generator(Model& model, int context_length) : model_(model), cache_(model.NewCache(context_length)) {}
+Generator::Generator(Model& model, int context_length, bool join_batches)
+    : model_(model), join_batches_(join_batches), cache_(model.NewCache(context_length)) {}
+
+std::vector<float> Generator::Forward(std::span<const int32_t> tokens, int start_pos) {
+  if (join_batches_) return model_.ForwardJoined(tokens, *cache_, start_pos, 1);
+  return model_.Forward(tokens, *cache_, start_pos, 1);
+}
 Generator::~Generator() = default;
 
 void Generator::Reset() { cached_.clear(); }
@@ -40,7 +46,7 @@ GenerationResult Generator::Run(std::span<const int32_t> prompt, const Params& p
   st.n_prompt_eval = static_cast<int>(fresh.size());
 
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<float> logits = model_.Forward(fresh, *cache_, static_cast<int>(keep), 1);
+  std::vector<float> logits = Forward(fresh, static_cast<int>(keep));
   cached_.insert(cached_.end(), fresh.begin(), fresh.end());
   st.prompt_ms = MsSince(t0);
 
@@ -68,7 +74,7 @@ GenerationResult Generator::Run(std::span<const int32_t> prompt, const Params& p
       break;
     }
     const int32_t one[1] = {id};
-    logits = model_.Forward(one, *cache_, static_cast<int>(cached_.size()), 1);
+    logits = Forward(one, static_cast<int>(cached_.size()));
     cached_.push_back(id);
   }
   st.gen_ms = st.n_generated > 1 ? MsSince(t_gen) - (st.ttft_ms - st.prompt_ms) : 0.0;
