@@ -17,8 +17,17 @@ Generator::Generator(Model& model, int context_length, bool join_batches)
     : model_(model), join_batches_(join_batches), cache_(model.NewCache(context_length)) {}
 
 std::vector<float> Generator::Forward(std::span<const int32_t> tokens, int start_pos) {
-  if (join_batches_) return model_.ForwardJoined(tokens, *cache_, start_pos, 1);
-  return model_.Forward(tokens, *cache_, start_pos, 1);
+  if (!join_batches_) return model_.Forward(tokens, *cache_, start_pos, 1);
+  // Joined: a long prompt goes in chunks, each its own step, so the other
+  // sequences' decode steps run between them instead of waiting for all of it.
+  constexpr size_t kPromptChunk = 64;
+  std::vector<float> logits;
+  for (size_t begin = 0; begin < tokens.size(); begin += kPromptChunk) {
+    const std::span<const int32_t> chunk = tokens.subspan(begin, std::min(kPromptChunk, tokens.size() - begin));
+    const bool last = begin + chunk.size() == tokens.size();
+    logits = model_.ForwardJoined(chunk, *cache_, start_pos + static_cast<int>(begin), last ? 1 : 0);
+  }
+  return logits;
 }
 Generator::~Generator() = default;
 
