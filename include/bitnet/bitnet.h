@@ -56,6 +56,31 @@ class KvCache {
   std::unique_ptr<Impl> impl_;
 };
 
+// Scratch memory of one forward pass (the activations of every layer). A
+// forward call with its own Activations needs no lock: several threads may
+// run Forward / ForwardBatch at once, each with its own Activations and caches.
+class Activations {
+ public:
+  ~Activations();
+  struct Impl;
+  explicit Activations(std::unique_ptr<Impl> impl);
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// One sequence of a batched forward pass: tokens at positions
+// [start_pos, start_pos + tokens.size()) of the sequence whose keys/values
+// are in cache, and logits wanted for its last n_logits tokens (0: none,
+// e.g. for a prompt chunk that is not the last).
+struct BatchItem {
+  std::span<const int32_t> tokens;
+  KvCache& cache;
+  int start_pos = 0;
+  int n_logits = 1;
+};
+
 struct ChatTurn {
   std::string role;  // system | user | assistant
   std::string content;
@@ -95,7 +120,34 @@ class Model {
   // [n][vocab] for the last n positions (n = 1: next-token logits; n =
   // tokens.size(): every position). One token is the decode path, several
   // the prefill path; both give the same numbers.
-  std::vector<float> Forward(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits = 1);
+  // A batch of one sequence.
+  std::vector<float> Forward(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits = 1,
+                             Activations* activations = nullptr);
+
+  // Runs every sequence of the batch one step, each BitLinear once for all
+  // their tokens; attention reads each sequence's own cache. Caches must be
+  // distinct. Returns the logits of every item in order, item i's n_logits
+  // rows of [vocab] after those of items 0..i-1. A sequence's logits are
+  // bit-identical whatever it is batched with. activations: scratch owned by
+  // the caller (null: borrowed from a pool inside the model for the call).
+  std::vector<float> ForwardBatch(std::span<const BatchItem> batch, Activations* activations = nullptr);
+
+  // Scratch for forward calls, reusable call after call (one call at a time).
+  std::unique_ptr<Activations> NewActivations() const;
+
+  // Forward, joined with the ForwardJoined calls other threads make at the
+  // same time: one of the waiting threads runs everything queued as one
+  // ForwardBatch while the others wait, then the next queued calls form the
+  // next batch. Continuous batching for callers that each drive one sequence
+  // on their own thread (server slots). Same logits as Forward.
+  std::vector<float> ForwardJoined(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits = 1);
+  struct JoinedStats {
+    uint64_t batches = 0;    // ForwardBatch calls ForwardJoined made
+    uint64_t sequences = 0;  // sequences in them
+    int last_sequences = 0;  // in the latest one
+    int last_tokens = 0;
+  };
+  JoinedStats joined_stats() const;
 
   // Tokenizer (available when the model came with one).
   bool has_tokenizer() const;
@@ -170,7 +222,9 @@ struct GenerationResult {
 // or a reused server prompt costs only its new tokens.
 class Generator {
  public:
-  Generator(Model& model, int context_length);
+  // join_batches: run through Model::ForwardJoined, so generators on
+  // different threads share batched forward passes.
+  Generator(Model& model, int context_length, bool join_batches = false);
   ~Generator();
 
   struct Params {
@@ -188,7 +242,10 @@ class Generator {
   int context_length() const;
 
  private:
+  std::vector<float> Forward(std::span<const int32_t> tokens, int start_pos);
+
   Model& model_;
+  bool join_batches_ = false;
   std::unique_ptr<KvCache> cache_;
   std::vector<int32_t> cached_;
 };

@@ -123,9 +123,11 @@ void CheckIntList(const Args& args, const std::string& flag, int min_value) {
 }  // namespace
 
 int RunBench(int argc, char** argv) {
+  if (IsBatchedBench(argc, argv)) return RunBatchedBench(argc, argv);
   Args args("bench", "-m MODEL [-p 128,512] [-n 128] [-pg 512,128] [-t 1,2] [-r 5] [-o md|csv|json|jsonl|sql]",
             "Measures prompt processing (ppN), token generation (tgN) and both in one run (ppN+tgM) in\n"
-            "llama-bench's formats: mean +- standard deviation of tokens/s over -r repetitions, after one warm-up run.");
+            "llama-bench's formats: mean +- standard deviation of tokens/s over -r repetitions, after one warm-up run.\n"
+            "With -npl B,...: llama-batched-bench's test instead (bitnet bench -npl 1 --help).");
   args.Value({"-m", "--model"}, "PATH", "model: Hugging Face directory or GGUF file");
   args.Value({"-p", "--n-prompt"}, "N,...", "prompt lengths (0: none)", "512");
   args.Value({"-n", "--n-gen"}, "N,...", "generation lengths (0: none)", "128");

@@ -14,5 +14,8 @@ int RunDetokenize(int argc, char** argv);
 int RunChat(int argc, char** argv);
 int RunServe(int argc, char** argv);
 int RunBench(int argc, char** argv);
+// bench -npl ...: llama-batched-bench's test (bench_batched.cpp).
+bool IsBatchedBench(int argc, char** argv);
+int RunBatchedBench(int argc, char** argv);
 
 }  // namespace bitnet::app

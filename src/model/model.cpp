@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <sstream>
@@ -25,6 +26,9 @@ const char* Version() { return "0.1.0"; }
 KvCache::KvCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KvCache::~KvCache() = default;
 int KvCache::capacity() const { return impl_->capacity; }
+
+Activations::Activations(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Activations::~Activations() = default;
 
 std::unique_ptr<Tokenizer> LoadTokenizerFor(const std::string& path, const gguf::File* gguf_file) {
   namespace fs = std::filesystem;
@@ -103,14 +107,142 @@ std::unique_ptr<KvCache> Model::NewCache(int length) const {
       std::make_unique<KvCache::Impl>(c.n_layers, length, c.n_kv_heads * c.head_dim, impl_->kv_type));
 }
 
-std::vector<float> Model::Forward(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits) {
-  Check(!tokens.empty(), "forward", "no tokens");
-  const int n = static_cast<int>(tokens.size());
-  n_logits = std::clamp(n_logits, 0, n);
-  std::vector<float> logits(static_cast<size_t>(n_logits) * config().vocab);
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->transformer->Forward(tokens.data(), n, start_pos, cache.impl(), n_logits, logits.data());
+namespace {
+
+// Activations lent from the model's spares for one call, returned at the end
+// of it (also when the call throws); a new one when all are in use.
+class BorrowedActivations {
+ public:
+  explicit BorrowedActivations(Model::Impl& model) : model_(model) {
+    {
+      std::lock_guard<std::mutex> lock(model_.spare_activations_mu);
+      if (!model_.spare_activations.empty()) {
+        activations_ = std::move(model_.spare_activations.back());
+        model_.spare_activations.pop_back();
+      }
+    }
+    if (activations_ == nullptr) activations_ = std::make_unique<Activations>(std::make_unique<Activations::Impl>());
+  }
+  ~BorrowedActivations() {
+    std::lock_guard<std::mutex> lock(model_.spare_activations_mu);
+    model_.spare_activations.push_back(std::move(activations_));
+  }
+  BorrowedActivations(const BorrowedActivations&) = delete;
+  BorrowedActivations& operator=(const BorrowedActivations&) = delete;
+  Activations::Impl& get() { return activations_->impl(); }
+
+ private:
+  Model::Impl& model_;
+  std::unique_ptr<Activations> activations_;
+};
+
+}  // namespace
+
+std::vector<float> Model::Forward(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits,
+                                  Activations* activations) {
+  const BatchItem one[] = {{tokens, cache, start_pos, n_logits}};
+  return ForwardBatch(one, activations);
+}
+
+std::unique_ptr<Activations> Model::NewActivations() const {
+  return std::make_unique<Activations>(std::make_unique<Activations::Impl>());
+}
+
+std::vector<float> Model::ForwardBatch(std::span<const BatchItem> batch, Activations* activations) {
+  Check(!batch.empty(), "forward", "empty batch");
+  const int64_t vocab = config().vocab;
+  std::vector<SequenceStep> steps;  // [batch]
+  int64_t total_logits = 0;
+  for (const BatchItem& item : batch) {
+    Check(!item.tokens.empty(), "forward", "no tokens");
+    const int n = static_cast<int>(item.tokens.size());
+    const int n_logits = std::clamp(item.n_logits, 0, n);
+    steps.push_back({item.tokens.data(), n, item.start_pos, &item.cache.impl(), n_logits, nullptr});
+    total_logits += n_logits;
+  }
+  std::vector<float> logits(static_cast<size_t>(total_logits * vocab));  // [total_logits][vocab]
+  float* next = logits.data();
+  for (SequenceStep& step : steps) {
+    step.logits = next;
+    next += static_cast<size_t>(step.n_logits) * vocab;
+  }
+
+  if (activations != nullptr) {
+    impl_->transformer->Forward(steps, activations->impl());
+  } else {
+    BorrowedActivations scratch(*impl_);
+    impl_->transformer->Forward(steps, scratch.get());
+  }
   return logits;
+}
+
+struct Model::Impl::JoinedCall {
+  const BatchItem* item = nullptr;
+  std::vector<float> logits;  // [n_logits][vocab]
+  std::exception_ptr error;
+  bool done = false;
+};
+
+std::vector<float> Model::ForwardJoined(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits) {
+  // A bad call must fail alone, not the batch it would join.
+  const ModelConfig& c = config();
+  Check(!tokens.empty(), "forward", "no tokens");
+  Check(start_pos >= 0 && start_pos + static_cast<int>(tokens.size()) <= cache.capacity(), "context",
+        "positions " + std::to_string(start_pos) + ".." + std::to_string(start_pos + tokens.size() - 1) +
+            " do not fit the context of " + std::to_string(cache.capacity()) + " tokens");
+  for (int32_t id : tokens)
+    Check(id >= 0 && id < c.vocab, "token ids",
+          "id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(c.vocab) + ")");
+  const BatchItem item{tokens, cache, start_pos, n_logits};
+  Impl::JoinedCall mine;
+  mine.item = &item;
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> lock(m.join_mu);
+  m.join_queue.push_back(&mine);
+  while (!mine.done) {
+    if (m.join_running) {
+      m.join_cv.wait(lock);
+      continue;
+    }
+    // Nobody runs a batch: this thread runs every call queued so far, its own included.
+    std::vector<Impl::JoinedCall*> calls = std::move(m.join_queue);
+    m.join_queue.clear();
+    m.join_running = true;
+    lock.unlock();
+    std::vector<BatchItem> batch;  // [calls]
+    int tokens_in_batch = 0;
+    for (const Impl::JoinedCall* call : calls) {
+      batch.push_back(*call->item);
+      tokens_in_batch += static_cast<int>(call->item->tokens.size());
+    }
+    try {
+      const std::vector<float> all = ForwardBatch(batch);  // [sum n_logits][vocab]
+      auto at = all.begin();
+      for (Impl::JoinedCall* call : calls) {
+        const auto rows = static_cast<std::ptrdiff_t>(
+            std::clamp(call->item->n_logits, 0, static_cast<int>(call->item->tokens.size())) * c.vocab);
+        call->logits.assign(at, at + rows);
+        at += rows;
+      }
+    } catch (...) {
+      for (Impl::JoinedCall* call : calls) call->error = std::current_exception();
+    }
+    lock.lock();
+    for (Impl::JoinedCall* call : calls) call->done = true;
+    m.join_stats.batches += 1;
+    m.join_stats.sequences += calls.size();
+    m.join_stats.last_sequences = static_cast<int>(calls.size());
+    m.join_stats.last_tokens = tokens_in_batch;
+    m.join_running = false;
+    m.join_cv.notify_all();
+  }
+  if (mine.error) std::rethrow_exception(mine.error);
+  return std::move(mine.logits);
+}
+
+Model::JoinedStats Model::joined_stats() const {
+  std::lock_guard<std::mutex> lock(impl_->join_mu);
+  return impl_->join_stats;
 }
 
 const SamplingParams& Model::DefaultSampling() const { return impl_->weights.sampling; }

@@ -1,8 +1,10 @@
 // Model::Impl and the load steps model.cpp composes.
 #pragma once
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "bitnet/bitnet.h"
@@ -25,7 +27,17 @@ struct Model::Impl {
   std::unique_ptr<Transformer> transformer;
   std::string device_line;
   std::string kv_type;  // Options::kv_type
-  std::mutex mu;  // the forward pass owns scratch buffers: one call at a time
+  // Activations lent to forward calls that bring none; one per concurrent call.
+  std::mutex spare_activations_mu;
+  std::vector<std::unique_ptr<Activations>> spare_activations;
+
+  // ForwardJoined: calls waiting for the next batch, and whether one runs now.
+  struct JoinedCall;
+  std::mutex join_mu;
+  std::condition_variable join_cv;
+  std::vector<JoinedCall*> join_queue;
+  bool join_running = false;
+  Model::JoinedStats join_stats;
 
   const Tokenizer& tok() const;
 };

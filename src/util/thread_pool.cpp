@@ -88,6 +88,7 @@ void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
     fn(0);
     return;
   }
+  std::lock_guard<std::mutex> region(region_mu_);
   job_.store(&fn, std::memory_order_relaxed);
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
@@ -107,19 +108,24 @@ void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
 
 void ThreadPool::ParallelFor(int64_t n, int64_t align,
                              const std::function<void(int64_t, int64_t)>& fn) {
+  ParallelFor(n, align, [&](int, int64_t begin, int64_t end) { fn(begin, end); });
+}
+
+void ThreadPool::ParallelFor(int64_t n, int64_t align,
+                             const std::function<void(int, int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   align = std::max<int64_t>(1, align);
   const int64_t units = (n + align - 1) / align;
   const int threads = static_cast<int>(std::min<int64_t>(n_threads_, units));
   if (threads <= 1) {
-    fn(0, n);
+    fn(0, 0, n);
     return;
   }
   RunOnAll([&](int t) {
     if (t >= threads) return;
     const int64_t begin = std::min(n, units * t / threads * align);
     const int64_t end = std::min(n, units * (t + 1) / threads * align);
-    if (begin < end) fn(begin, end);
+    if (begin < end) fn(t, begin, end);
   });
 }
 

@@ -24,11 +24,16 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Calls fn(thread_index) once on each of the size() threads and waits for all.
+  // Safe to call from several threads at once: their regions take turns on
+  // the pool (each region still uses every worker).
   void RunOnAll(const std::function<void(int)>& fn);
 
   // Splits [0, n) into size() contiguous chunks, each a multiple of `align`
   // (except the last), and runs fn(begin, end) on each thread. Waits.
   void ParallelFor(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn);
+  // The same split, with fn(worker, begin, end): worker < size() is the index
+  // of the thread running the range, for per-thread scratch.
+  void ParallelFor(int64_t n, int64_t align, const std::function<void(int, int64_t, int64_t)>& fn);
 
   // Hands out [0, n) in chunks of `chunk` items (the last may be shorter)
   // from a shared counter: a thread that is descheduled (another process on
@@ -45,6 +50,7 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
+  std::mutex region_mu_;  // one parallel region at a time, whichever thread asks
   std::mutex mu_;
   std::condition_variable wake_, done_;
   // job_ is published by the release increment of generation_; the mutex is

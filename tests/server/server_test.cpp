@@ -395,6 +395,10 @@ TEST_F(ServerTest, ConcurrentClientsGetTheSequentialResults) {
     for (int k = 0; k < 2; ++k) EXPECT_EQ(got[k], expected[prompts[(t + k) % prompts.size()]]) << "client " << t;
   }
   EXPECT_EQ(Metric("bitnet_slots_busy"), 0);
+  // Every slot step went through a joined pass. (Whether two steps shared one
+  // depends on timing; tests/batch_test.cpp checks that with a start gate.)
+  EXPECT_GT(Metric("bitnet_batches_total"), 0);
+  EXPECT_GE(Metric("bitnet_batched_sequences_total"), Metric("bitnet_batches_total"));
 }
 
 TEST_F(ServerTest, UnknownFieldsAreIgnored) {

@@ -75,6 +75,7 @@ void HandleMetrics(Server::Impl& s, const httplib::Request&, httplib::Response& 
     g.slots_total = s.pool->size();
     g.slots_busy = s.pool->busy();
     g.requests_waiting = s.pool->waiting();
+    g.batching = s.model->joined_stats();
   }
   res.status = 200;
   res.set_content(s.metrics.Render(g), "text/plain; version=0.0.4");

@@ -58,6 +58,14 @@ std::string Metrics::Render(const Gauges& g) const {
   out << "bitnet_slots_busy " << g.slots_busy << '\n';
   Header(out, "bitnet_requests_waiting", "gauge", "Requests queued for a free slot.");
   out << "bitnet_requests_waiting " << g.requests_waiting << '\n';
+  Header(out, "bitnet_batches_total", "counter", "Batched forward passes the slots ran.");
+  out << "bitnet_batches_total " << g.batching.batches << '\n';
+  Header(out, "bitnet_batched_sequences_total", "counter", "Slot steps in them (over batches: mean batch size).");
+  out << "bitnet_batched_sequences_total " << g.batching.sequences << '\n';
+  Header(out, "bitnet_batch_size", "gauge", "Sequences in the latest batched forward pass.");
+  out << "bitnet_batch_size " << g.batching.last_sequences << '\n';
+  Header(out, "bitnet_batch_tokens", "gauge", "Tokens in the latest batched forward pass.");
+  out << "bitnet_batch_tokens " << g.batching.last_tokens << '\n';
   Header(out, "bitnet_model_ready", "gauge", "1 once the model is loaded.");
   out << "bitnet_model_ready " << (g.ready ? 1 : 0) << '\n';
   return out.str();

@@ -21,6 +21,7 @@ class Metrics {
     int slots_total = 0;
     int slots_busy = 0;
     int requests_waiting = 0;
+    Model::JoinedStats batching;  // the slots' shared forward passes
     bool ready = false;
   };
   std::string Render(const Gauges& gauges) const;

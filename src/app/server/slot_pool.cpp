@@ -9,7 +9,7 @@ namespace bitnet::server {
 SlotPool::SlotPool(Model& model, int n_slots, int context_length) : context_length_(context_length) {
   Check(n_slots >= 1, "--parallel", "needs at least one slot");
   slots_.resize(n_slots);
-  for (Slot& s : slots_) s.generator = std::make_unique<Generator>(model, context_length);
+  for (Slot& s : slots_) s.generator = std::make_unique<Generator>(model, context_length, /*join_batches=*/true);
 }
 
 SlotPool::~SlotPool() = default;

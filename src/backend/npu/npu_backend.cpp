@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -59,6 +60,9 @@ class NpuBackend final : public Backend {
 
   void MatMul(int handle, const int8_t* x, const int32_t* x_sums, int n, int32_t* y) override {
     const NpuMatrix& m = matrices_.at(static_cast<size_t>(handle));
+    // One product at a time: the device buffers, the lazily uploaded CPU copies and failure_ are
+    // shared by every caller (the model runs forward passes from several threads).
+    std::lock_guard<std::mutex> lock(device_mu_);
     const bool npu_class = n == 1 ? routing_.decode : routing_.prefill;
     if (!m.on_npu || !failure_.empty() || !npu_class) return CpuMatMul(handle, x, x_sums, n, y);
     try {
@@ -113,6 +117,7 @@ class NpuBackend final : public Backend {
   NpuRouting routing_;
   std::string failure_;  // set by the first failed dispatch
   std::vector<std::string> fallbacks_;
+  std::mutex device_mu_;  // guards x_ddr_, y_ddr_, the executor, failure_ and cpu handles
   std::vector<int8_t> x_ddr_;
   std::vector<int32_t> y_ddr_;
 };
