@@ -13,6 +13,8 @@ engine's buffer: nothing is copied.
 from __future__ import annotations
 
 import dataclasses
+
+import numpy as np
 from typing import Iterable, Optional, Sequence, Union
 
 from . import _core
@@ -131,17 +133,34 @@ class Transformer:
         [n, vocab] for the last n positions: every position by default, the
         last one with last_only=True, or n_logits of them.
 
-        A batch of one ([[ids]] or a [1, n] array) gives [1, n, vocab]."""
+        A batch ([[ids], ...] or a [B, n] array) gives [B, n, vocab]; each
+        sequence needs its own cache, so cache is then a list of B caches
+        (start_pos an int or a list of B). Sequences of different lengths:
+        forward_batch."""
         n = 1 if last_only else (-1 if n_logits is None else int(n_logits))
         if _is_batch(tokens):
             rows = list(tokens)
-            if len(rows) != 1:
-                # TODO(batched forward): send several sequences (one cache
-                # each) through Model::ForwardBatch once it is in the public
-                # API; _core.Model.forward_batch is where it will be bound.
-                raise NotImplementedError("tokens: batches of more than one sequence are not supported yet")
-            return self._core.forward(rows[0], cache, int(start_pos), n)[None]
+            if len(rows) == 1 and isinstance(cache, KVCache):
+                return self._core.forward(rows[0], cache, int(start_pos), n)[None]
+            if not isinstance(cache, (list, tuple)) or len(cache) != len(rows):
+                raise ValueError(f"cache: a batch of {len(rows)} sequences needs a list of {len(rows)} caches "
+                                 "(one per sequence, make_cache)")
+            starts = start_pos if isinstance(start_pos, (list, tuple)) else [start_pos] * len(rows)
+            if len(starts) != len(rows):
+                raise ValueError(f"start_pos: {len(starts)} positions for {len(rows)} sequences")
+            if len({len(r) for r in rows}) != 1:
+                raise ValueError("tokens: sequences of different lengths go through forward_batch")
+            return np.stack(self.forward_batch(list(zip(rows, cache, starts)), n_logits=n))
         return self._core.forward(tokens, cache, int(start_pos), n)
+
+    def forward_batch(self, sequences, n_logits: int = 1):
+        """One pass over several sequences: sequences is a list of
+        (tokens, cache, start_pos) with one cache each. Every BitLinear runs
+        once for all their tokens; each sequence's logits are bit-identical to
+        running it alone. Returns a list of float32 [n, vocab] arrays (the
+        last n_logits positions of each; -1: all)."""
+        items = [(tokens, cache, int(start), int(n_logits)) for tokens, cache, start in sequences]
+        return self._core.forward_batch(items)
 
     forward = __call__
 

@@ -412,9 +412,6 @@ PYBIND11_MODULE(_core, m) {
            },
            py::arg("length"))
       // Logits [n_logits][vocab] of the last n_logits positions (-1: all).
-      // TODO(batched forward): once Model::ForwardBatch lands, a
-      // forward_batch(list of (tokens, cache, start_pos)) goes here and
-      // Transformer.__call__ sends a batch of sequences through it.
       .def("forward",
            [](const std::shared_ptr<bitnet::Model>& self, py::handle tokens, PyCache& cache, int start_pos,
               int n_logits) {
@@ -432,6 +429,47 @@ PYBIND11_MODULE(_core, m) {
              return ToArray(std::move(logits), {static_cast<py::ssize_t>(want), vocab});
            },
            py::arg("tokens"), py::arg("cache"), py::arg("start_pos"), py::arg("n_logits") = -1)
+      // Several sequences in one pass (Model::ForwardBatch): items are (tokens, cache, start_pos, n_logits)
+      // tuples, one cache each; returns one [n_logits][vocab] array per item, in order.
+      .def("forward_batch",
+           [](const std::shared_ptr<bitnet::Model>& self, const py::list& items) {
+             std::vector<std::vector<int32_t>> ids;
+             std::vector<PyCache*> caches;
+             std::vector<int> starts, wants;
+             for (const py::handle item : items) {
+               const auto t = item.cast<py::tuple>();
+               if (t.size() != 4) throw py::value_error("batch: each item is (tokens, cache, start_pos, n_logits)");
+               ids.push_back(ToIds(t[0]));
+               caches.push_back(&t[1].cast<PyCache&>());
+               if (caches.back()->model != self)
+                 throw py::value_error("cache: was made by another model (make_cache(model, length))");
+               starts.push_back(t[2].cast<int>());
+               const int n = static_cast<int>(ids.back().size());
+               const int n_logits = t[3].cast<int>();
+               wants.push_back(n_logits < 0 ? n : std::min(n_logits, n));
+             }
+             std::vector<bitnet::BatchItem> batch;
+             for (size_t i = 0; i < ids.size(); ++i)
+               batch.push_back(bitnet::BatchItem{ids[i], *caches[i]->cache, starts[i], wants[i]});
+             std::vector<float> logits;
+             Guard([&] {
+               py::gil_scoped_release nogil;
+               logits = self->ForwardBatch(batch);
+               return 0;
+             });
+             const int vocab = self->config().vocab;
+             py::list out;
+             size_t at = 0;
+             for (const int want : wants) {
+               const size_t n = static_cast<size_t>(want) * static_cast<size_t>(vocab);
+               std::vector<float> rows(logits.begin() + static_cast<std::ptrdiff_t>(at),
+                                       logits.begin() + static_cast<std::ptrdiff_t>(at + n));
+               at += n;
+               out.append(ToArray(std::move(rows), {static_cast<py::ssize_t>(want), vocab}));
+             }
+             return out;
+           },
+           py::arg("items"))
       .def("tokenize",
            [](const bitnet::Model& self, const std::string& text, bool special) {
              return Guard([&] { return self.Tokenize(text, special); });

@@ -53,8 +53,35 @@ def test_tokens_as_numpy_and_batch_of_one(tiny):
     batched = tiny(np.array([IDS]), make_cache(tiny, 16), 0)
     assert batched.shape == (1, len(IDS), tiny.vocab_size)
     assert np.array_equal(batched[0], full)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError, match="needs a list of 2 caches"):
         tiny([IDS, IDS], make_cache(tiny, 16), 0)
+
+
+def test_batch_of_sequences_equals_each_alone_bit_for_bit(tiny):
+    # Three sequences at different positions and lengths, one pass (Model::ForwardBatch).
+    histories = [IDS[:3], IDS[:6], []]
+    news = [IDS[3:5], IDS[6:7], IDS[:4]]
+    alone, caches = [], []
+    for hist, new in zip(histories, news):
+        c = make_cache(tiny, 16)
+        if hist:
+            tiny(hist, c, 0)
+        alone.append(tiny(new, c, len(hist)))
+        c2 = make_cache(tiny, 16)
+        if hist:
+            tiny(hist, c2, 0)
+        caches.append(c2)
+    batched = tiny.forward_batch([(new, c, len(hist)) for hist, new, c in zip(histories, news, caches)],
+                                 n_logits=-1)
+    assert len(batched) == 3
+    for a, b in zip(alone, batched):
+        assert b.shape == a.shape
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+    # Same-length rows through __call__: [B, n, vocab], one cache per row.
+    pair = tiny([IDS[:4], IDS[4:8]], [make_cache(tiny, 16), make_cache(tiny, 16)], 0)
+    assert pair.shape == (2, 4, tiny.vocab_size)
+    assert np.array_equal(pair[0], tiny(IDS[:4], make_cache(tiny, 16), 0))
+    assert np.array_equal(pair[1], tiny(IDS[4:8], make_cache(tiny, 16), 0))
 
 
 def test_prefill_then_decode_equals_full_prefill(tiny):
