@@ -94,6 +94,8 @@ struct SamplingParams {
   float repeat_penalty = 1.0f;
   int repeat_last_n = 64;
   uint64_t seed = 0;
+  // Throws Error naming the CLI flag of the first value out of range (--temp, --top-k, ...).
+  void Validate() const;
 };
 
 class Model {

@@ -102,7 +102,7 @@ struct Session {
   uint64_t epoch = 0;  // bumped by each new stream; older streams stop
 };
 
-// Sampling flags checked exactly as the CLI checks them (app/common.cpp).
+// Sampling flags checked as the CLI checks them (SamplingParams::Validate).
 bitnet::SamplingParams SamplingFrom(const bitnet::Model& model, std::optional<float> temperature,
                                     std::optional<int> top_k, std::optional<float> top_p, float min_p,
                                     float repeat_penalty, int repeat_last_n, std::optional<int64_t> seed) {
@@ -114,11 +114,7 @@ bitnet::SamplingParams SamplingFrom(const bitnet::Model& model, std::optional<fl
   p.min_p = min_p;
   p.repeat_penalty = repeat_penalty;
   p.repeat_last_n = repeat_last_n;
-  bitnet::Check(p.temperature >= 0, "--temp", "must be >= 0");
-  bitnet::Check(p.top_k >= 0, "--top-k", "must be >= 0");
-  bitnet::Check(p.top_p > 0 && p.top_p <= 1, "--top-p", "must be in (0, 1]");
-  bitnet::Check(p.min_p >= 0 && p.min_p <= 1, "--min-p", "must be in [0, 1]");
-  bitnet::Check(p.repeat_penalty > 0, "--repeat-penalty", "must be > 0");
+  p.Validate();
   return p;
 }
 

@@ -157,11 +157,7 @@ SamplingParams SamplingFrom(const Args& args, const Model& model) {
   p.min_p = args.Float("--min-p");
   p.repeat_penalty = args.Float("--repeat-penalty");
   p.repeat_last_n = args.Int("--repeat-last-n");
-  Check(p.temperature >= 0, "--temp", "must be >= 0");
-  Check(p.top_k >= 0, "--top-k", "must be >= 0");
-  Check(p.top_p > 0 && p.top_p <= 1, "--top-p", "must be in (0, 1]");
-  Check(p.min_p >= 0 && p.min_p <= 1, "--min-p", "must be in [0, 1]");
-  Check(p.repeat_penalty > 0, "--repeat-penalty", "must be > 0");
+  p.Validate();
   return p;
 }
 

@@ -7,8 +7,17 @@
 #include <unordered_set>
 
 #include "bitnet/bitnet.h"
+#include "util/error.h"
 
 namespace bitnet {
+
+void SamplingParams::Validate() const {
+  Check(temperature >= 0, "--temp", "must be >= 0");
+  Check(top_k >= 0, "--top-k", "must be >= 0");
+  Check(top_p > 0 && top_p <= 1, "--top-p", "must be in (0, 1]");
+  Check(min_p >= 0 && min_p <= 1, "--min-p", "must be in [0, 1]");
+  Check(repeat_penalty > 0, "--repeat-penalty", "must be > 0");
+}
 
 struct Sampler::Impl {
   SamplingParams params;
