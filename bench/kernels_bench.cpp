@@ -326,6 +326,45 @@ BENCHMARK(BM_W2A8MatMul)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// ---- W2A8 batched decode: a few tokens, weights streamed from memory ----
+
+// What a batched decode step asks of each BitLinear: n tokens (one per
+// sequence) against weights that are not in cache. Reports both the memory
+// rate (against the probe) and the MAC rate, since a small batch sits between
+// the two ceilings.
+void BM_W2A8MatMulStreamed(benchmark::State& state) {
+  const Shape& shape = kShapes[state.range(0)];
+  const int n = static_cast<int>(state.range(1));
+  const int threads = static_cast<int>(state.range(2));
+  const W2A8Kernels& k = ActiveW2A8Kernels();
+  const TernaryCopies& c = CopiesOf(shape, kSpanBytes);
+  const std::vector<int8_t> x = Activations(c.views[0].cols_padded, n);
+  const std::vector<int32_t> sums(static_cast<size_t>(n), 0);
+  std::vector<int32_t> y(static_cast<size_t>(shape.rows * n));
+  ThreadPool& pool = Pool(threads);
+  size_t next = 0;
+  MeasuredBandwidth(threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    const TernaryMatrixView& w = c.views[next];
+    next = (next + 1) % c.views.size();
+    pool.ParallelFor(w.rows, 16, [&](int64_t b, int64_t e) {
+      k.mat_mul(w, b, e, x.data(), sums.data(), n, y.data(), w.rows);
+    });
+    benchmark::ClobberMemory();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  state.SetLabel(std::string(shape.name) + " " + k.name);
+  ReportBandwidth(state, static_cast<double>(c.views[0].size_bytes()), threads, seconds);
+  const double macs = static_cast<double>(shape.rows) * static_cast<double>(shape.cols) * n;
+  state.counters["GMAC/s"] = macs * 1e-9 * static_cast<double>(state.iterations()) / seconds;
+}
+BENCHMARK(BM_W2A8MatMulStreamed)
+    ->ArgsProduct({{0, 1, 2, 3}, {2, 4, 8}, {1, 2}})
+    ->ArgNames({"shape", "tokens", "threads"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace bitnet
 

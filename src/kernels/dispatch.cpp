@@ -90,6 +90,7 @@ std::vector<std::pair<std::string, KernelIsa>> KernelTable::Entries() const {
       {"f32_to_f16_row", f32_to_f16_row.isa},
       {"mat_vec_dense", mat_vec_dense.isa},
       {"mat_vec_int8_rows", mat_vec_int8_rows.isa},
+      {"mat_mul_int8_rows", mat_mul_int8_rows.isa},
   };
 }
 

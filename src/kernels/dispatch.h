@@ -48,6 +48,8 @@ using MatVecDenseFn = void(const DenseMatrixView& m, int64_t row_begin, int64_t 
 // The avx512vnni variant needs m.row_sums; without them it runs the AVX2 one.
 using MatVecInt8RowsFn = void(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
                               float inv_a, float* y);
+using MatMulInt8RowsFn = void(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
+                              const float* inv_a, int n, float* const* y);
 
 struct KernelTable {
   KernelIsa isa = KernelIsa::kScalar;  // the ISA this table was built for
@@ -65,6 +67,7 @@ struct KernelTable {
   KernelEntry<F32ToF16RowFn> f32_to_f16_row;
   KernelEntry<MatVecDenseFn> mat_vec_dense;
   KernelEntry<MatVecInt8RowsFn> mat_vec_int8_rows;
+  KernelEntry<MatMulInt8RowsFn> mat_mul_int8_rows;
 
   // (entry name, the variant it runs) for every entry, W2A8's included.
   std::vector<std::pair<std::string, KernelIsa>> Entries() const;

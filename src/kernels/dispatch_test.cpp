@@ -49,11 +49,12 @@ std::map<std::string, KernelIsa> ExpectedEntries(KernelIsa isa) {
   for (const auto& [name, unused] : ScalarKernelTable().Entries()) want[name] = KernelIsa::kScalar;
   if (isa == KernelIsa::kAvx2 || isa == KernelIsa::kAvx512Vnni) {
     for (const char* name : {"rms_norm", "quantize_int8", "softmax", "relu2_gate", "dot_f32", "attention_scores",
-                             "attention_values", "f32_to_f16_row", "mat_vec_dense", "mat_vec_int8_rows"})
+                             "attention_values", "f32_to_f16_row", "mat_vec_dense", "mat_vec_int8_rows",
+                             "mat_mul_int8_rows"})
       want[name] = KernelIsa::kAvx2;
   }
-  if (isa == KernelIsa::kAvx512Vnni) want["mat_vec_int8_rows"] = KernelIsa::kAvx512Vnni;
-  if (isa == KernelIsa::kNeonDot) want["mat_vec_int8_rows"] = KernelIsa::kNeonDot;
+  if (isa == KernelIsa::kAvx512Vnni) want["mat_vec_int8_rows"] = want["mat_mul_int8_rows"] = KernelIsa::kAvx512Vnni;
+  if (isa == KernelIsa::kNeonDot) want["mat_vec_int8_rows"] = want["mat_mul_int8_rows"] = KernelIsa::kNeonDot;
   if (isa != KernelIsa::kScalar) want["w2a8_mat_vec"] = want["w2a8_mat_mul"] = isa;
   return want;
 }
@@ -68,7 +69,7 @@ TEST(KernelDispatch, EveryTableReportsWhatItRuns) {
     EXPECT_EQ(t->w2a8, W2A8KernelsFor(isa));
     std::map<std::string, KernelIsa> got;
     for (const auto& [name, entry_isa] : t->Entries()) got[name] = entry_isa;
-    EXPECT_EQ(got.size(), 14u);
+    EXPECT_EQ(got.size(), 15u);
     const std::map<std::string, KernelIsa> want = ExpectedEntries(isa);
     for (const auto& [name, want_isa] : want) {
       ASSERT_TRUE(got.count(name)) << name;
@@ -102,6 +103,8 @@ TEST(KernelDispatch, EveryTableReportsWhatItRuns) {
           reinterpret_cast<const void*>(s.mat_vec_dense.fn));
     check("mat_vec_int8_rows", reinterpret_cast<const void*>(t->mat_vec_int8_rows.fn),
           reinterpret_cast<const void*>(s.mat_vec_int8_rows.fn));
+    check("mat_mul_int8_rows", reinterpret_cast<const void*>(t->mat_mul_int8_rows.fn),
+          reinterpret_cast<const void*>(s.mat_mul_int8_rows.fn));
     check("w2a8_mat_vec", reinterpret_cast<const void*>(t->w2a8->mat_vec),
           reinterpret_cast<const void*>(s.w2a8->mat_vec));
     check("w2a8_mat_mul", reinterpret_cast<const void*>(t->w2a8->mat_mul),
@@ -412,6 +415,43 @@ TEST_P(KernelTableIsaTest, Int8OutputRowsAreBitExactWithAndWithoutRowSums) {
         for (size_t i = 0; i < want.size(); ++i)
           ASSERT_EQ(Bits(got[i]), Bits(want[i])) << rows << "x" << cols << " sums " << with_sums << " begin " << begin
                                                  << " i " << i;
+      }
+    }
+  }
+}
+
+// The batched output kernel against the scalar one-token kernel, token by
+// token: every token count through the six-token tiles and their edges, row
+// ranges that start mid-matrix and end off a four-row tile, widths off a
+// 64-byte vector, and nothing written outside [begin, end).
+TEST_P(KernelTableIsaTest, Int8OutputBatchMatchesOneTokenScalar) {
+  std::mt19937 rng(37);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {7, 65}, {13, 2560}, {6, 2561}}) {
+    std::vector<int8_t> q(rows * cols);
+    for (auto& v : q) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    std::vector<float> scales(rows);
+    for (auto& sc : scales) sc = 0.001f + static_cast<float>(rng() % 1000) * 1e-5f;
+    std::vector<int32_t> sums(rows);
+    Int8RowSums(q.data(), rows, cols, sums.data());
+    for (bool with_sums : {true, false}) {
+      const DenseMatrixView m{DenseType::kI8Row, rows, cols, q.data(), scales.data(), with_sums ? sums.data() : nullptr};
+      for (int n : {1, 2, 5, 6, 7, 13}) {
+        std::vector<int8_t> xq(static_cast<size_t>(n * cols));
+        for (auto& v : xq) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+        std::vector<float> inv_a(n);
+        for (auto& a : inv_a) a = 0.01f + static_cast<float>(rng() % 100) * 1e-3f;
+        const int64_t begin = std::min<int64_t>(1, rows - 1);
+        std::vector<std::vector<float>> got(n, std::vector<float>(rows, -7.0f));
+        std::vector<float*> outs;
+        for (auto& g : got) outs.push_back(g.data());
+        t().mat_mul_int8_rows.fn(m, begin, rows, xq.data(), inv_a.data(), n, outs.data());
+        for (int tok = 0; tok < n; ++tok) {
+          std::vector<float> want(rows, -7.0f);
+          s().mat_vec_int8_rows.fn(m, begin, rows, xq.data() + tok * cols, inv_a[tok], want.data() + begin);
+          for (int64_t r = 0; r < rows; ++r)
+            ASSERT_EQ(Bits(got[tok][r]), Bits(want[r]))
+                << rows << "x" << cols << " sums " << with_sums << " n " << n << " token " << tok << " row " << r;
+        }
       }
     }
   }

@@ -157,7 +157,7 @@ TEST_P(W2A8IsaTest, MatMulMatchesScalarOnBitnetShapes) {
   for (const Shape s : {Shape{3840, 2560, 16, 400}, Shape{2560, 2560, 0, 256}, Shape{13824, 2560, 13824 - 300, 13824},
                         Shape{2560, 6912, 1000, 1128}}) {
     const PackedMatrix m = RandomCodes(s.rows, s.cols, rng);
-    for (int n : {2, 7, 9}) {
+    for (int n : {2, 3, 4, 5, 6, 7, 8, 9, 13}) {
       const Activations a = RandomActivations(n, m.view, rng);
       ExpectMatMulMatches(k(), m.view, s.row_begin, s.row_end, a, n, s.rows);
     }

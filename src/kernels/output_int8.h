@@ -24,6 +24,16 @@ void Int8RowSums(const int8_t* q, int64_t rows, int64_t cols, int32_t* sums);
 void MatVecInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
                     float* y);
 
+// MatVecInt8Rows for n tokens at once (a batched decode step's logits):
+// y[t][r] = dot(q[r], xq[t]) * row_scales[r] * inv_a[t] for r in
+// [row_begin, row_end) and t < n, with xq [n][m.cols]. Indexing y[t] by the
+// absolute row lets each token's logits live in its own buffer. Bit-exact
+// with MatVecInt8Rows per token; the avx512vnni variant reads each row once
+// for up to six tokens, the others run the one-token kernel per token over
+// the range (the caller keeps it small enough to stay in cache).
+void MatMulInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
+                    const float* inv_a, int n, float* const* y);
+
 // The scalar oracle of MatVecInt8Rows, for tests.
 void MatVecInt8RowsScalar(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
                           float inv_a, float* y);

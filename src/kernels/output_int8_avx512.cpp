@@ -11,6 +11,10 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
+#include <array>
+#include <vector>
+
 namespace bitnet {
 namespace {
 
@@ -61,6 +65,66 @@ void MatVecInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row
   }
 }
 
+namespace {
+
+// Rows [r, r + kRows) for tokens [0, kTokens) of xu (activations already
+// offset to u8, rows of stride bytes, zero past m.cols): kRows * kTokens
+// accumulators, kRows weight vectors and one activation vector fit the 32 zmm
+// registers (4 x 6 + 4 + 1), and each weight load serves every token.
+template <int kRows, int kTokens>
+void Int8RowsTile(const DenseMatrixView& m, int64_t r, const uint8_t* xu, int64_t stride, const float* inv_a,
+                  float* const* y) {
+  const int64_t n = m.cols;
+  const int64_t n64 = n / 64 * 64;
+  const __mmask64 tail = n == n64 ? 0 : (~0ull >> (64 - (n - n64)));
+  __m512i acc[kRows][kTokens];
+  for (int i = 0; i < kRows; ++i)
+    for (int t = 0; t < kTokens; ++t) acc[i][t] = _mm512_setzero_si512();
+  auto chunk = [&](int64_t c, __mmask64 mask) {
+    __m512i q[kRows];
+    for (int i = 0; i < kRows; ++i) q[i] = _mm512_maskz_loadu_epi8(mask, RowOf(m, r + i) + c);
+    for (int t = 0; t < kTokens; ++t) {
+      const __m512i xv = _mm512_loadu_si512(xu + t * stride + c);
+      for (int i = 0; i < kRows; ++i) acc[i][t] = _mm512_dpbusd_epi32(acc[i][t], xv, q[i]);
+    }
+  };
+  for (int64_t c = 0; c < n64; c += 64) chunk(c, ~__mmask64{0});
+  if (tail != 0) chunk(n64, tail);
+  for (int i = 0; i < kRows; ++i)
+    for (int t = 0; t < kTokens; ++t)
+      y[t][r + i] = Finish(_mm512_reduce_add_epi32(acc[i][t]) - 128 * m.row_sums[r + i], m.row_scales[r + i], inv_a[t]);
+}
+
+using Int8TileFn = void (*)(const DenseMatrixView&, int64_t, const uint8_t*, int64_t, const float*, float* const*);
+constexpr int kTileTokens = 6;
+template <int kRows>
+constexpr std::array<Int8TileFn, kTileTokens> Int8TilesOfRows() {
+  return {Int8RowsTile<kRows, 1>, Int8RowsTile<kRows, 2>, Int8RowsTile<kRows, 3>,
+          Int8RowsTile<kRows, 4>, Int8RowsTile<kRows, 5>, Int8RowsTile<kRows, 6>};
+}
+
+}  // namespace
+
+void MatMulInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
+                        const float* inv_a, int n, float* const* y) {
+  static constexpr std::array<Int8TileFn, kTileTokens> kFour = Int8TilesOfRows<4>(), kOne = Int8TilesOfRows<1>();
+  // The +128 offset once per call instead of once per row tile; the stride
+  // rounds up to whole vectors, and the padding meets masked-off weights.
+  const int64_t stride = (m.cols + 63) / 64 * 64;
+  thread_local std::vector<uint8_t> xu;
+  xu.assign(static_cast<size_t>(stride * n), 0);
+  for (int t = 0; t < n; ++t)
+    for (int64_t c = 0; c < m.cols; ++c) xu[t * stride + c] = static_cast<uint8_t>(xq[t * m.cols + c] ^ 0x80);
+  for (int64_t r = row_begin; r < row_end;) {
+    const int rows = row_end - r >= 4 ? 4 : 1;
+    for (int t0 = 0; t0 < n; t0 += kTileTokens) {
+      const int tokens = std::min(kTileTokens, n - t0);
+      (rows == 4 ? kFour : kOne)[tokens - 1](m, r, xu.data() + t0 * stride, stride, inv_a + t0, y + t0);
+    }
+    r += rows;
+  }
+}
+
 }  // namespace bitnet
 
 #pragma GCC diagnostic pop
@@ -68,6 +132,10 @@ void MatVecInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row
 #else
 
 namespace bitnet {
+void MatMulInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
+                        const float* inv_a, int n, float* const* y) {
+  for (int t = 0; t < n; ++t) MatVecInt8RowsScalar(m, row_begin, row_end, xq + t * m.cols, inv_a[t], y[t] + row_begin);
+}
 void MatVecInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
                         float* y) {
   MatVecInt8RowsScalar(m, row_begin, row_end, xq, inv_a, y);

@@ -110,7 +110,9 @@ inline __m128i Reduce4(__m256i a, __m256i b, __m256i c, __m256i d) {
 // are the limit; the rows share each activation load, which the load ports
 // absorb. 3 x 4 fits the 16 ymm registers: 12 i16 accumulators and 3
 // unpacked runs, with activations and the mask as memory operands.
-template <int kRows, int kTokens>
+// kPrefetch: request the same blocks of the next tile's rows, for the batched
+// decode loop (MatMulSmallBatch), whose weights come from memory.
+template <int kRows, int kTokens, bool kPrefetch = false>
 void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* x, const int32_t* x_sums, int t0,
                 int32_t* y, int64_t y_stride) {
   const int64_t blocks = w.cols_padded / kTernaryBlock;
@@ -132,6 +134,10 @@ void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* x, const in
     for (int64_t b = b0; b < b1; ++b) {
       const uint8_t* pb = rows + b * kTernaryBlockBytes;
       const int8_t* xb = xt + b * kTernaryBlock;
+      if constexpr (kPrefetch)
+        if (b % 2 == 0)  // a 64-byte line holds two blocks
+          for (int i = 0; i < kRows; ++i)
+            _mm_prefetch(reinterpret_cast<const char*>(pb + (kRows + i) * row_bytes), _MM_HINT_T0);
       auto run = [&]<int kRun>() {
         __m256i u[kRows];
         for (int i = 0; i < kRows; ++i) u[i] = CodesOfRun<kRun>(Load(pb + i * row_bytes), mask3);
@@ -194,12 +200,40 @@ constexpr std::array<std::array<TileFn, kTileTokens>, kTileRows> AllTiles(std::i
 // [rows - 1][tokens - 1]: the edge tiles reuse the same code at smaller sizes.
 constexpr auto kTiles = AllTiles(std::make_integer_sequence<int, kTileRows>());
 
+// Batched decode: n <= kSmallBatch tokens, one per sequence, against weights
+// that come from memory. The cache-blocked loop below would stream each row
+// block from DRAM in its first token tile without prefetching (too little
+// compute per byte for the hardware prefetcher to run ahead), so two tokens
+// cost 2.5x one. Here each tile's rows are read from memory once, prefetched
+// a tile ahead, and stay in L1 while the later token groups pass over them.
+constexpr int kSmallBatch = 8;
+
+template <int kRows>
+void SmallBatchRows(const TernaryMatrixView& w, int64_t r, const int8_t* x, const int32_t* x_sums, int n,
+                    int32_t* y, int64_t y_stride) {
+  using PrefetchTileFn = void (*)(const TernaryMatrixView&, int64_t, const int8_t*, const int32_t*, int, int32_t*,
+                                  int64_t);
+  static constexpr PrefetchTileFn kFirst[kTileTokens] = {MatMulTile<kRows, 1, true>, MatMulTile<kRows, 2, true>,
+                                                         MatMulTile<kRows, 3, true>, MatMulTile<kRows, 4, true>};
+  kFirst[std::min(kTileTokens, n) - 1](w, r, x, x_sums, 0, y, y_stride);
+  for (int t0 = kTileTokens; t0 < n; t0 += kTileTokens)
+    kTiles[kRows - 1][std::min(kTileTokens, n - t0) - 1](w, r, x, x_sums, t0, y, y_stride);
+}
+
+void MatMulSmallBatch(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, const int8_t* x,
+                      const int32_t* x_sums, int n, int32_t* y, int64_t y_stride) {
+  int64_t r = row_begin;
+  for (; r + kTileRows <= row_end; r += kTileRows) SmallBatchRows<kTileRows>(w, r, x, x_sums, n, y, y_stride);
+  for (; r < row_end; ++r) SmallBatchRows<1>(w, r, x, x_sums, n, y, y_stride);
+}
+
 void MatMulAvx2(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, const int8_t* x,
                 const int32_t* x_sums, int n, int32_t* y, int64_t y_stride) {
   if (n == 1) {
     MatVecAvx2(w, row_begin, row_end, x, x_sums[0], y + row_begin);
     return;
   }
+  if (n <= kSmallBatch) return MatMulSmallBatch(w, row_begin, row_end, x, x_sums, n, y, y_stride);
   for (int64_t rb = row_begin; rb < row_end; rb += kRowsPerCacheBlock) {
     const int64_t rb_end = std::min(row_end, rb + kRowsPerCacheBlock);
     for (int t0 = 0; t0 < n; t0 += kTileTokens) {

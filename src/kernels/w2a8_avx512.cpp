@@ -191,6 +191,72 @@ void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int
   }
 }
 
+// Batched decode: n <= kSmallBatch tokens, one per sequence, against weights
+// that come from memory. The prefill loop above would stream each row block
+// from DRAM in its first token tile with no prefetch (compute per byte is too
+// low for the hardware prefetcher to run ahead), which made two tokens cost
+// 2.5x one. Here one pass carries every token, so each weight byte is read
+// once, and the next tile's rows are prefetched as the matrix-vector kernel
+// does. kRows is the most rows whose kRows * n accumulators, kRows unpacked
+// runs and one activation vector fit the 32 zmm registers.
+constexpr int kSmallBatch = 8;
+
+template <int kRows, int kTokens>
+void SmallBatchTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int64_t paired_stride,
+                    const int32_t* x_sums, int32_t* y, int64_t y_stride) {
+  const int64_t blocks = w.cols_padded / kTernaryBlock;
+  const int64_t row_bytes = w.row_bytes();
+  const uint8_t* rows = w.row(r);
+  const __m512i mask3 = _mm512_set1_epi8(3);
+  __m512i acc[kRows][kTokens];
+  for (int i = 0; i < kRows; ++i)
+    for (int t = 0; t < kTokens; ++t) acc[i][t] = _mm512_setzero_si512();
+  for (int64_t b = 0, at = 0; b < blocks; b += 2, at += 4 * 64) {
+    const bool pair = b + 1 < blocks;
+    const uint8_t* pb = rows + b * kTernaryBlockBytes;
+    // The same chunk of the next tile's rows (reading past the matrix's last
+    // row only prefetches, which never faults).
+    for (int i = 0; i < kRows; ++i)
+      _mm_prefetch(reinterpret_cast<const char*>(pb + (kRows + i) * row_bytes), _MM_HINT_T0);
+    auto run = [&]<int kRun>() {
+      __m512i u[kRows];
+      for (int i = 0; i < kRows; ++i) u[i] = CodesOfRun<kRun>(LoadCodes(pb + i * row_bytes, pair), mask3);
+      for (int t = 0; t < kTokens; ++t) {
+        const __m512i xv = _mm512_load_si512(paired + t * paired_stride + at + 64 * kRun);
+        for (int i = 0; i < kRows; ++i) acc[i][t] = _mm512_dpbusd_epi32(acc[i][t], u[i], xv);
+      }
+    };
+    run.template operator()<0>();
+    run.template operator()<1>();
+    run.template operator()<2>();
+    run.template operator()<3>();
+  }
+  for (int t = 0; t < kTokens; ++t)
+    for (int i = 0; i < kRows; ++i) y[t * y_stride + r + i] = _mm512_reduce_add_epi32(acc[i][t]) - x_sums[t];
+}
+
+template <int kTokens>
+constexpr int SmallBatchRows() {
+  return std::min(8, (32 - 1) / (kTokens + 1));
+}
+
+template <int kTokens>
+void SmallBatchRange(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end, const int8_t* paired,
+                     int64_t paired_stride, const int32_t* x_sums, int32_t* y, int64_t y_stride) {
+  constexpr int kRows = SmallBatchRows<kTokens>();
+  int64_t r = row_begin;
+  for (; r + kRows <= row_end; r += kRows) SmallBatchTile<kRows, kTokens>(w, r, paired, paired_stride, x_sums, y, y_stride);
+  for (; r < row_end; ++r) SmallBatchTile<1, kTokens>(w, r, paired, paired_stride, x_sums, y, y_stride);
+}
+
+using SmallBatchFn = void (*)(const TernaryMatrixView&, int64_t, int64_t, const int8_t*, int64_t, const int32_t*,
+                              int32_t*, int64_t);
+// [n - 2] for n in 2..kSmallBatch.
+constexpr SmallBatchFn kSmallBatchRanges[] = {SmallBatchRange<2>, SmallBatchRange<3>, SmallBatchRange<4>,
+                                              SmallBatchRange<5>, SmallBatchRange<6>, SmallBatchRange<7>,
+                                              SmallBatchRange<8>};
+static_assert(std::size(kSmallBatchRanges) == kSmallBatch - 1);
+
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 6;
 constexpr int64_t kRowsPerCacheBlock = 64;  // see w2a8_avx2.cpp
@@ -219,6 +285,8 @@ void MatMulAvx512(const TernaryMatrixView& w, int64_t row_begin, int64_t row_end
   thread_local std::vector<int8_t, AlignedAllocator<int8_t>> paired;
   paired.resize(static_cast<size_t>(paired_stride * n));
   PairActivations(x, w.cols_padded, n, paired.data());
+  if (n <= kSmallBatch)
+    return kSmallBatchRanges[n - 2](w, row_begin, row_end, paired.data(), paired_stride, x_sums, y, y_stride);
   for (int64_t rb = row_begin; rb < row_end; rb += kRowsPerCacheBlock) {
     const int64_t rb_end = std::min(row_end, rb + kRowsPerCacheBlock);
     for (int t0 = 0; t0 < n; t0 += kTileTokens) {

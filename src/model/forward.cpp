@@ -280,15 +280,16 @@ void Transformer::Logits(std::span<const TokenRow> rows, const float* x, Activat
                                                           a.normed_q.data() + static_cast<size_t>(i) * c.hidden, &sum);
     }
   }
+  a.logit_rows.resize(m);  // [m] where each wanted row's logits go
+  for (int i = 0; i < m; ++i) a.logit_rows[i] = rows[wanted[i]].logits;
   pool_.ParallelForChunks(c.vocab, kOutputRowsPerChunk, [&](int64_t begin, int64_t end) {
-    for (int i = 0; i < m; ++i) {
-      float* out = rows[wanted[i]].logits;
-      if (int8_output)
-        MatVecInt8Rows(out_matrix, begin, end, a.normed_q.data() + static_cast<size_t>(i) * c.hidden,
-                       a.normed_inv_a[i], out + begin);
-      else
-        MatVecDense(out_matrix, begin, end, a.normed.data() + static_cast<size_t>(i) * c.hidden, out + begin);
+    if (int8_output) {
+      MatMulInt8Rows(out_matrix, begin, end, a.normed_q.data(), a.normed_inv_a.data(), m, a.logit_rows.data());
+      return;
     }
+    for (int i = 0; i < m; ++i)
+      MatVecDense(out_matrix, begin, end, a.normed.data() + static_cast<size_t>(i) * c.hidden,
+                  a.logit_rows[i] + begin);
   });
 }
 

@@ -67,6 +67,7 @@ struct Activations::Impl {
   std::vector<float> normed;           // [n][hidden] final-normed rows that want logits
   std::vector<int8_t> normed_q;        // [n][hidden] the same, int8 (int8 output matrix)
   std::vector<float> normed_inv_a;     // [n] 1 / their quantization scales
+  std::vector<float*> logit_rows;      // [n] where each of them writes its logits
   QuantizedBatch xq_hidden, xq_attn, xq_ffn;
 };
 
