@@ -244,6 +244,8 @@ TEST(BadInputTest, NamesInErrorsAreEscapedAndCut) {
   // A cut never splits a UTF-8 sequence ("\xc3\xa9" is one character).
   EXPECT_EQ(Printable(std::string(63, 'n') + "\xc3\xa9zzz"), std::string(63, 'n') + "...");
   EXPECT_EQ(Printable("\xc3\xa9"), "\xc3\xa9");
+  EXPECT_EQ(Printable(std::string(300, 'n'), 256), std::string(256, 'n') + "...");
+  EXPECT_EQ(Printable(std::string("\x1b]0;x\x07", 6), 256), "\\x1b]0;x\\x07");
 
   const std::string evil = "evil\x1b]0;owned\x07" + std::string(100, 'x');
   const std::string header = "{\"" + std::string("evil\\u001b]0;owned\\u0007") + std::string(100, 'x') +
@@ -268,6 +270,24 @@ void RewriteGguf(const std::string& src, const std::string& dst, const std::stri
 
 gguf::Value F32(double x) { return {gguf::ValueType::kFloat32, gguf::ValueType::kUint8, x}; }
 gguf::Value U64(uint64_t x) { return {gguf::ValueType::kUint64, gguf::ValueType::kUint8, x}; }
+
+// `bitnet info` prints strings the file supplies; a crafted one must not
+// reach the terminal raw.
+TEST(BadInputTest, InfoEscapesStringsFromTheFile) {
+  TempDir dir;
+  const std::string path = MakeTinyModel(dir, "m");
+  const std::string good = dir / "m.gguf", bad = dir / "bad.gguf";
+  ConvertModel(path, good);
+  const std::string evil = "hf\x1b]0;owned\x07" + std::string(400, 'x');
+  RewriteGguf(good, bad, "bitnet-npu.source_format", {gguf::ValueType::kString, gguf::ValueType::kUint8, evil});
+  Options o;
+  o.verbose = false;
+  const std::string info = Model::Load(bad, o)->Describe();
+  EXPECT_EQ(info.find('\x1b'), std::string::npos) << info;
+  EXPECT_EQ(info.find('\x07'), std::string::npos) << info;
+  EXPECT_NE(info.find("hf\\x1b]0;owned\\x07"), std::string::npos) << info;
+  EXPECT_EQ(info.find(std::string(300, 'x')), std::string::npos) << "not cut";
+}
 
 TEST(BadInputTest, GgufConfigOutOfRange) {
   TempDir dir;

@@ -88,14 +88,16 @@ uint64_t Model::weight_bytes() const {
 
 std::string DescribeWeights(const ModelWeights& m, const Tokenizer* tokenizer) {
   const ModelConfig& c = m.config;
+  // Container, format and notes quote strings from the file itself.
+  auto text = [](const std::string& s) { return Printable(s, 256); };
   std::ostringstream out;
-  out << "source:        " << m.source << "\n"
-      << "format:        " << m.container << ", ternary weights from " << m.format << "\n"
+  out << "source:        " << text(m.source) << "\n"
+      << "format:        " << text(m.container) << ", ternary weights from " << text(m.format) << "\n"
       << "config:        hidden " << c.hidden << ", layers " << c.n_layers << ", heads " << c.n_heads << " (kv "
       << c.n_kv_heads << ", dim " << c.head_dim << "), ffn " << c.ffn << ", vocab " << c.vocab << ", context "
       << c.max_context << ", rope theta " << c.rope_theta << ", rms eps " << c.norm_eps << "\n"
-      << "ffn gate:      " << m.activation_note << "\n"
-      << "scales:        " << m.scale_convention << "\n";
+      << "ffn gate:      " << text(m.activation_note) << "\n"
+      << "scales:        " << text(m.scale_convention) << "\n";
   int64_t ternary_bytes = 0, ternary_weights = 0, n_tensors = 0;
   for (const LayerWeights& L : m.layers)
     for (const BitLinearWeights* bl : {&L.qkv, &L.o, &L.gate_up, &L.down}) {

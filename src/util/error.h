@@ -19,15 +19,14 @@ inline void Check(bool cond, const std::string& where, const std::string& what) 
 
 // A name or string taken from an untrusted file, made safe to print in an
 // error message: control bytes and DEL become \xNN (so a crafted tensor name
-// cannot rewrite the terminal or forge extra log lines) and anything past 64
-// bytes is cut with "..." (so a megabyte-long key does not flood the log).
-// The cut never splits a UTF-8 sequence.
-inline std::string Printable(std::string_view s) {
-  constexpr size_t kMax = 64;
+// cannot rewrite the terminal or forge extra log lines) and anything past
+// max_bytes (64 unless told) is cut with "..." (so a megabyte-long key does
+// not flood the log). The cut never splits a UTF-8 sequence.
+inline std::string Printable(std::string_view s, size_t max_bytes = 64) {
   size_t n = s.size();
-  const bool cut = n > kMax;
+  const bool cut = n > max_bytes;
   if (cut) {
-    n = kMax;
+    n = max_bytes;
     while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // s[n] continues a sequence
   }
   std::string out;
