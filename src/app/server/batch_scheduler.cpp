@@ -88,6 +88,7 @@ struct BatchScheduler::Sequence {
   GenerationStats stats;
   Clock::time_point submitted = Clock::now();
   Clock::time_point first_token;
+  int SchedulerStats::*counted_in = nullptr;  // &SchedulerStats::prefilling or decoding, as last counted
   bool ended = false;
 };
 
@@ -164,6 +165,7 @@ void BatchScheduler::Loop() {
       cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !active.empty(); });
       for (std::unique_ptr<Sequence>& s : incoming_) active.push_back(std::move(s));
       incoming_.clear();
+      CountLocked(active);
       stop = stopping_;
     }
     for (std::unique_ptr<Sequence>& s : active)
@@ -181,7 +183,10 @@ void BatchScheduler::Loop() {
       }
       std::erase_if(active, [](const std::unique_ptr<Sequence>& s) { return s->ended; });
     }
-    PublishCounts(active);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      CountLocked(active);
+    }
     if (stop) return;
   }
 }
@@ -278,7 +283,8 @@ void BatchScheduler::End(Sequence& s, bool hit_limit, bool interrupted) {
   out.finish_reason = s.text.FinishReason(hit_limit);
   out.interrupted = interrupted;
   out.stats = st;
-  s.lease.reset();  // the slot is free before the client hears the end
+  s.lease.reset();  // the slot is free, and no longer counted, before the client hears the end
+  Uncount(s);
   if (on_generation_) on_generation_(st);
   s.handle->Finish(std::move(out));
   s.ended = true;
@@ -286,16 +292,26 @@ void BatchScheduler::End(Sequence& s, bool hit_limit, bool interrupted) {
 
 void BatchScheduler::Abort(Sequence& s, std::exception_ptr error) {
   s.lease.reset();
+  Uncount(s);
   s.handle->Fail(std::move(error));
   s.ended = true;
 }
 
-void BatchScheduler::PublishCounts(const std::vector<std::unique_ptr<Sequence>>& active) {
-  const auto prefilling = std::count_if(active.begin(), active.end(),
-                                        [](const std::unique_ptr<Sequence>& s) { return s->prefilling(); });
+void BatchScheduler::CountLocked(const std::vector<std::unique_ptr<Sequence>>& active) {
+  stats_.prefilling = 0;
+  stats_.decoding = 0;
+  for (const std::unique_ptr<Sequence>& s : active) {
+    if (s->ended) continue;
+    s->counted_in = s->prefilling() ? &SchedulerStats::prefilling : &SchedulerStats::decoding;
+    ++(stats_.*s->counted_in);
+  }
+}
+
+void BatchScheduler::Uncount(Sequence& s) {
+  if (s.counted_in == nullptr) return;
   std::lock_guard<std::mutex> lock(mu_);
-  stats_.prefilling = static_cast<int>(prefilling);
-  stats_.decoding = static_cast<int>(active.size()) - static_cast<int>(prefilling);
+  --(stats_.*s.counted_in);
+  s.counted_in = nullptr;
 }
 
 }  // namespace bitnet::server

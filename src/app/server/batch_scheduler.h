@@ -87,7 +87,10 @@ class BatchScheduler {
   void Sample(Sequence& s, std::span<const float> logits);
   void End(Sequence& s, bool hit_limit, bool interrupted);
   void Abort(Sequence& s, std::exception_ptr error);
-  void PublishCounts(const std::vector<std::unique_ptr<Sequence>>& active);
+  // The prefilling / decoding gauges: recounted after each step (caller holds
+  // mu_), and a request leaves them before its client hears it has ended.
+  void CountLocked(const std::vector<std::unique_ptr<Sequence>>& active);
+  void Uncount(Sequence& s);
 
   Model& model_;
   const int token_budget_;
