@@ -183,6 +183,26 @@ TEST_F(SchedulerTest, ALongPromptArrivingWhileOthersDecodeChangesNoText) {
   EXPECT_EQ(b->Wait(nullptr).text, alone[1]);
 }
 
+TEST_F(SchedulerTest, ASlotsCachedPrefixIsNotRunAgain) {
+  SlotPool pool(*model_, 1, kContext);
+  BatchScheduler scheduler(*model_, 64, nullptr);
+  const CompletionJob first{Ids(30, 5), Greedy(4), {}};
+  const CompletionOutcome a = Submit(pool, scheduler, first)->Wait(nullptr);
+  EXPECT_EQ(a.stats.n_prompt_eval, 30);
+  const uint64_t tokens_before = scheduler.stats().step_tokens;
+  CompletionJob longer = first;
+  longer.prompt.insert(longer.prompt.end(), {11, 12, 13});
+  const CompletionOutcome b = Submit(pool, scheduler, longer)->Wait(nullptr);
+  EXPECT_EQ(b.stats.n_prompt, 33);
+  EXPECT_EQ(b.stats.n_prompt_eval, 3) << "only the new tokens run";
+  EXPECT_EQ(scheduler.stats().step_tokens - tokens_before, 3u + 3u);  // 3 prompt tokens, 3 decode tokens
+  EXPECT_EQ(b.text, Alone(longer));
+  // The same prompt again runs only its last token (its logits start the reply).
+  const CompletionOutcome c = Submit(pool, scheduler, longer)->Wait(nullptr);
+  EXPECT_EQ(c.stats.n_prompt_eval, 1);
+  EXPECT_EQ(c.text, b.text);
+}
+
 TEST_F(SchedulerTest, ABadRequestFailsAloneAndFreesItsSlot) {
   SlotPool pool(*model_, 2, 64);
   BatchScheduler scheduler(*model_, 64, nullptr);

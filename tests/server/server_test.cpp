@@ -395,10 +395,16 @@ TEST_F(ServerTest, ConcurrentClientsGetTheSequentialResults) {
     for (int k = 0; k < 2; ++k) EXPECT_EQ(got[k], expected[prompts[(t + k) % prompts.size()]]) << "client " << t;
   }
   EXPECT_EQ(Metric("bitnet_slots_busy"), 0);
-  // Every slot step went through a joined pass. (Whether two steps shared one
-  // depends on timing; tests/batch_test.cpp checks that with a start gate.)
-  EXPECT_GT(Metric("bitnet_batches_total"), 0);
-  EXPECT_GE(Metric("bitnet_batched_sequences_total"), Metric("bitnet_batches_total"));
+  // Every token ran in some scheduler step; nothing is left queued. (Whether
+  // two requests shared a step depends on timing here;
+  // batch_scheduler_test.cpp checks that without HTTP in between.)
+  EXPECT_GT(Metric("bitnet_steps_total"), 0);
+  EXPECT_EQ(Metric("bitnet_step_sequences_count"), Metric("bitnet_steps_total"));
+  EXPECT_GE(Metric("bitnet_step_sequences_sum"), Metric("bitnet_steps_total"));
+  EXPECT_GE(Metric("bitnet_step_tokens_total"), Metric("bitnet_step_sequences_sum"));
+  EXPECT_EQ(Metric("bitnet_requests_prefilling"), 0);
+  EXPECT_EQ(Metric("bitnet_requests_decoding"), 0);
+  EXPECT_EQ(Metric("bitnet_queue_length"), 0);
 }
 
 TEST_F(ServerTest, UnknownFieldsAreIgnored) {

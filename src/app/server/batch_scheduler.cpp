@@ -103,19 +103,19 @@ BatchScheduler::~BatchScheduler() { Stop(); }
 
 std::shared_ptr<CompletionHandle> BatchScheduler::Submit(std::unique_ptr<SlotPool::Lease> lease, CompletionJob job) {
   Check(lease != nullptr, "server", "no slot");
-  const std::vector<int32_t>& prompt = job.prompt;
   const int ctx = lease->cache().capacity();
   const int vocab = model_.config().vocab;
-  Check(!prompt.empty(), "prompt", "is empty");
-  Check(static_cast<int>(prompt.size()) < ctx, "prompt",
-        std::to_string(prompt.size()) + " tokens do not fit the context of " + std::to_string(ctx) + " tokens");
-  for (int32_t id : prompt)
+  Check(!job.prompt.empty(), "prompt", "is empty");
+  Check(static_cast<int>(job.prompt.size()) < ctx, "prompt",
+        std::to_string(job.prompt.size()) + " tokens do not fit the context of " + std::to_string(ctx) + " tokens");
+  for (int32_t id : job.prompt)
     Check(id >= 0 && id < vocab, "prompt",
           "token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
   Check(job.params.max_tokens >= 1, "max_tokens", "must be at least 1");
   job.params.sampling.Validate();
 
   auto seq = std::make_unique<Sequence>(model_, std::move(lease), std::move(job));
+  const std::vector<int32_t>& prompt = seq->job.prompt;  // job is moved from
   // Keep the longest prefix the slot already holds, but always run the last
   // prompt token: its logits are what the first sample needs.
   std::vector<int32_t>& cached = seq->lease->cached_tokens();
