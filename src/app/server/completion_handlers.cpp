@@ -34,7 +34,6 @@ std::vector<int32_t> PromptIds(const Model& model, const CompletionRequest& r) {
 // Everything one generation needs, kept alive by the streaming callback
 // (httplib calls it after the handler has returned).
 struct Job {
-  Server::Impl* server = nullptr;
   CompletionRequest request;
   CompletionJob completion;
   ResponseIdentity who;
@@ -97,7 +96,6 @@ bool StreamEvents(Job& job, httplib::DataSink& sink) {
 
 void HandleCompletion(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat) {
   auto job = std::make_shared<Job>();
-  job->server = &s;
   const nlohmann::json body = ParseJsonObject(req.body);
   const SamplingParams defaults = s.model != nullptr ? s.model->DefaultSampling() : SamplingParams{};
   job->request = chat ? ParseChatRequest(body, defaults) : ParseCompletionRequest(body, defaults);
