@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <latch>
 #include <ostream>
 #include <string>
 #include <thread>
@@ -170,36 +169,6 @@ TEST_P(BatchInvariance, ConcurrentForwardCallsMatchSequentialOnes) {
   td.join();
   EXPECT_TRUE(BitIdentical(alone_a, pooled_c));
   EXPECT_TRUE(BitIdentical(alone_b, pooled_d));
-}
-
-// Generators on four threads, joined into shared batches (as the server's
-// slots are), generate what each generates alone; every call is counted in
-// some batch, and some batches held more than one sequence.
-TEST_P(BatchInvariance, JoinedGeneratorsOnFourThreadsGenerateWhatTheyGenerateAlone) {
-  TempDir dir;
-  auto model = Load(dir);
-  Generator::Params greedy;
-  greedy.max_tokens = 24;
-  greedy.ignore_eos = true;
-  greedy.sampling.temperature = 0.0f;
-  // The 100-token prompt runs in two joined chunks of at most 64.
-  const std::vector<std::vector<int32_t>> prompts = {Ids(3, 31), Ids(17, 32), Ids(1, 33), Ids(100, 34)};
-  std::vector<std::vector<int32_t>> alone, joined(prompts.size());
-  for (const auto& prompt : prompts) alone.push_back(Generator(*model, 128).Run(prompt, greedy).ids);
-  std::vector<std::thread> threads;
-  std::latch start(static_cast<std::ptrdiff_t>(prompts.size()));  // all generators begin together
-  for (size_t i = 0; i < prompts.size(); ++i)
-    threads.emplace_back([&, i] {
-      Generator generator(*model, 128, true);
-      start.arrive_and_wait();
-      joined[i] = generator.Run(prompts[i], greedy).ids;
-    });
-  for (std::thread& t : threads) t.join();
-  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(alone[i], joined[i]) << "sequence " << i;
-  const Model::JoinedStats stats = model->joined_stats();
-  // Each generator runs its prompt (the long one in 2 chunks), then max_tokens - 1 decode steps.
-  EXPECT_EQ(stats.sequences, prompts.size() * greedy.max_tokens + 1);
-  EXPECT_LT(stats.batches, stats.sequences) << "no two calls ever shared a batch";
 }
 
 TEST_P(BatchInvariance, SequencesOfABatchMustUseDistinctCaches) {

@@ -137,20 +137,6 @@ class Model {
   // Scratch for forward calls, reusable call after call (one call at a time).
   std::unique_ptr<Activations> NewActivations() const;
 
-  // Forward, joined with the ForwardJoined calls other threads make at the
-  // same time: one of the waiting threads runs everything queued as one
-  // ForwardBatch while the others wait, then the next queued calls form the
-  // next batch. Continuous batching for callers that each drive one sequence
-  // on their own thread (server slots). Same logits as Forward.
-  std::vector<float> ForwardJoined(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits = 1);
-  struct JoinedStats {
-    uint64_t batches = 0;    // ForwardBatch calls ForwardJoined made
-    uint64_t sequences = 0;  // sequences in them
-    int last_sequences = 0;  // in the latest one
-    int last_tokens = 0;
-  };
-  JoinedStats joined_stats() const;
-
   // Tokenizer (available when the model came with one).
   bool has_tokenizer() const;
   std::vector<int32_t> Tokenize(const std::string& text, bool parse_special = false) const;
@@ -224,9 +210,7 @@ struct GenerationResult {
 // or a reused server prompt costs only its new tokens.
 class Generator {
  public:
-  // join_batches: run through Model::ForwardJoined, so generators on
-  // different threads share batched forward passes.
-  Generator(Model& model, int context_length, bool join_batches = false);
+  Generator(Model& model, int context_length);
   ~Generator();
 
   struct Params {
@@ -244,10 +228,7 @@ class Generator {
   int context_length() const;
 
  private:
-  std::vector<float> Forward(std::span<const int32_t> tokens, int start_pos);
-
   Model& model_;
-  bool join_batches_ = false;
   std::unique_ptr<KvCache> cache_;
   std::vector<int32_t> cached_;
 };

@@ -27,11 +27,11 @@ std::string ModelName(const Args& args) {
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  Args args("serve", "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c CTX] [-t N] [--cors ORIGINS]",
+  Args args("serve", "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-b N] [-c CTX] [-t N] [--cors ORIGINS]",
             "Serves the model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions,\n"
             "/v1/models, /tokenize, /detokenize, /health, /metrics. Point an OpenAI client at\n"
             "http://HOST:PORT/v1. The port is bound before the model loads (/health says \"loading\").");
-  AddModelFlags(args);
+  AddModelFlags(args, BatchSizeFlag::kServeStepBudget);
   args.Value({"--host"}, "ADDR", "address to listen on (0.0.0.0: every interface)", "127.0.0.1");
   args.Value({"--port"}, "N", "port to listen on (0: any free port)", "8080");
   args.Value({"--api-key"}, "KEY", "require 'Authorization: Bearer KEY' (default: $BITNET_API_KEY, else none)");
@@ -46,6 +46,7 @@ int RunServe(int argc, char** argv) {
   options.model_name = ModelName(args);
   options.parallel = args.Int("--parallel");
   Check(options.parallel >= 1 && options.parallel <= 64, "--parallel", "must be between 1 and 64");
+  options.batch_size = args.Int("--batch-size");
   options.context_length = args.Int("--ctx-size");
   Check(options.context_length >= 0, "-c", "must be >= 0");
   const int queue_timeout = args.Int("--queue-timeout");
@@ -99,9 +100,10 @@ int RunServe(int argc, char** argv) {
       std::unique_ptr<Model> model = Model::Load(model_path, model_options);
       Check(model->has_tokenizer(), model_path, "has no tokenizer: the server needs one (tokenizer.json beside it)");
       ContextFrom(args, *model);  // -c beyond the model's maximum is an error, as in generate and chat
-      ApplyLlamaModelFlags(args);
+      ApplyLlamaModelFlags(args, BatchSizeFlag::kServeStepBudget);
       server.SetModel(std::move(model));
-      std::fprintf(stderr, "serve: model '%s' ready, %d slot(s)\n", options.model_name.c_str(), options.parallel);
+      std::fprintf(stderr, "serve: model '%s' ready, %d slot(s), up to %d tokens per step\n",
+                   options.model_name.c_str(), options.parallel, options.batch_size);
     } catch (const std::exception& e) {
       load_error = e.what();
       pthread_kill(main_thread, SIGUSR1);

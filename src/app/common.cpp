@@ -15,7 +15,7 @@
 
 namespace bitnet::app {
 
-void AddModelFlags(Args& args) {
+void AddModelFlags(Args& args, BatchSizeFlag batch_size) {
   args.Value({"-m", "--model"}, "PATH", "model: Hugging Face directory or GGUF file");
   args.Value({"-t", "--threads"}, "N", "threads (0: all cores)", "0");
   args.Value({"-c", "--ctx-size"}, "N", "context length (0: the model's, at most 4096)", "0");
@@ -25,7 +25,7 @@ void AddModelFlags(Args& args) {
   args.Value({"--packed-scale"}, "MODE", "packed HF weight_scale: auto | multiply | divide", "auto");
   args.Value({"--kv-type"}, "T", "KV cache: auto (f16 once an f32 cache would pass 64 MiB) | f16 | f32", "auto");
   AddFfnActFlag(args);
-  AddLlamaModelFlags(args);
+  AddLlamaModelFlags(args, batch_size);
 }
 
 void AddFfnActFlag(Args& args) {
@@ -33,11 +33,16 @@ void AddFfnActFlag(Args& args) {
              "FFN gate: auto (the file's; llama.cpp 'bitnet' files of the 2B-4T family: relu2) | relu2 | silu", "auto");
 }
 
-void AddLlamaModelFlags(Args& args) {
+void AddLlamaModelFlags(Args& args, BatchSizeFlag batch_size) {
   args.Value({"-ngl", "--n-gpu-layers", "--gpu-layers"}, "N", "llama.cpp compatibility: no effect (no GPU offload)");
   args.OptionalValue({"-fa", "--flash-attn"}, {"on", "off", "auto", "1", "0"}, "on",
                      "llama.cpp compatibility: no effect (one attention kernel)");
-  args.Value({"-b", "--batch-size"}, "N", "llama.cpp compatibility: no effect (prefill runs 128-token chunks)");
+  if (batch_size == BatchSizeFlag::kServeStepBudget)
+    args.Value({"-b", "--batch-size"}, "N",
+               "most tokens one forward step runs: every slot's next token, then prompt chunks (>= --parallel)",
+               "256");
+  else
+    args.Value({"-b", "--batch-size"}, "N", "llama.cpp compatibility: no effect (prefill runs 128-token chunks)");
   args.Value({"-ub", "--ubatch-size"}, "N", "llama.cpp compatibility: no effect (prefill runs 128-token chunks)");
   args.Switch({"--mlock"}, "lock the model in RAM (mlockall), as llama.cpp's --mlock");
   args.Switch({"--no-mmap"}, "llama.cpp compatibility: no effect (GGUF weights are always memory-mapped)");
@@ -54,10 +59,10 @@ void Note(const Args& args, const std::string& flag, const std::string& why) {
 
 }  // namespace
 
-void ApplyLlamaModelFlags(const Args& args) {
+void ApplyLlamaModelFlags(const Args& args, BatchSizeFlag batch_size) {
   if (args.Has("-ngl")) Note(args, "-ngl", "no GPU offload: the ternary layers run on the NPU or the CPU, see --device");
   if (args.Has("-fa")) Note(args, "-fa", "there is one attention kernel, nothing to switch");
-  if (args.Has("-b")) Note(args, "-b", "the prompt runs in 128-token chunks whatever the batch size");
+  if (args.Has("-b") && batch_size == BatchSizeFlag::kNoEffect) Note(args, "-b", "the prompt runs in 128-token chunks whatever the batch size");
   if (args.Has("-ub")) Note(args, "-ub", "the prompt runs in 128-token chunks whatever the batch size");
   if (args.Has("--no-mmap")) Note(args, "--no-mmap", "GGUF weights are always memory-mapped, read-only");
   // After loading, so the mapped weights are among the pages locked. Only the

@@ -7,9 +7,14 @@
 
 namespace bitnet::app {
 
+// What llama.cpp's -b / --batch-size means to a command: nothing (one
+// sequence's prompt runs in the forward pass's own chunks), or, for serve, the
+// per-step token budget of the batch scheduler (as llama-server's -b).
+enum class BatchSizeFlag { kNoEffect, kServeStepBudget };
+
 // -m, -t, -c, --device, --xclbin-dir, --output-type, --packed-scale,
 // --kv-type, --ffn-act, and llama.cpp's model flags (AddLlamaModelFlags).
-void AddModelFlags(Args& args);
+void AddModelFlags(Args& args, BatchSizeFlag batch_size = BatchSizeFlag::kNoEffect);
 Options ModelOptionsFrom(const Args& args);
 
 // --ffn-act auto|relu2|silu, for commands that load a model without AddModelFlags.
@@ -18,10 +23,10 @@ void AddFfnActFlag(Args& args);
 // Flags a script written for llama-cli / llama-server / llama-bench carries:
 // -ngl, -fa, -b, -ub, --mlock, --no-mmap, --log-disable. Accepted so the
 // script runs; where one means nothing here, a one-line note says so.
-void AddLlamaModelFlags(Args& args);
+void AddLlamaModelFlags(Args& args, BatchSizeFlag batch_size = BatchSizeFlag::kNoEffect);
 // After the model is loaded: --mlock locks it in RAM (a warning if the
 // system refuses), the others print their note unless --log-disable.
-void ApplyLlamaModelFlags(const Args& args);
+void ApplyLlamaModelFlags(const Args& args, BatchSizeFlag batch_size = BatchSizeFlag::kNoEffect);
 
 // llama-cli's text flags, for generate and chat: --color, -e/--escape,
 // -no-cnv, and --grammar / --grammar-file / --json-schema (not supported yet:

@@ -20,22 +20,8 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Generator::Generator(Model& model, int context_length, bool join_batches)
-    : model_(model), join_batches_(join_batches), cache_(model.NewCache(context_length)) {}
+Generator::Generator(Model& model, int context_length) : model_(model), cache_(model.NewCache(context_length)) {}
 
-std::vector<float> Generator::Forward(std::span<const int32_t> tokens, int start_pos) {
-  if (!join_batches_) return model_.Forward(tokens, *cache_, start_pos, 1);
-  // Joined: a long prompt goes in chunks, each its own step, so the other
-  // sequences' decode steps run between them instead of waiting for all of it.
-  constexpr size_t kPromptChunk = 64;
-  std::vector<float> logits;
-  for (size_t begin = 0; begin < tokens.size(); begin += kPromptChunk) {
-    const std::span<const int32_t> chunk = tokens.subspan(begin, std::min(kPromptChunk, tokens.size() - begin));
-    const bool last = begin + chunk.size() == tokens.size();
-    logits = model_.ForwardJoined(chunk, *cache_, start_pos + static_cast<int>(begin), last ? 1 : 0);
-  }
-  return logits;
-}
 Generator::~Generator() = default;
 
 void Generator::Reset() { cached_.clear(); }
@@ -74,7 +60,7 @@ GenerationResult Generator::Run(std::span<const int32_t> prompt, const Params& p
       progress.Update(static_cast<int64_t>(begin + len));
     }
   } else {
-    logits = Forward(fresh, static_cast<int>(keep));
+    logits = model_.Forward(fresh, *cache_, static_cast<int>(keep), 1);
   }
   cached_.insert(cached_.end(), fresh.begin(), fresh.end());
   st.prompt_ms = MsSince(t0);
@@ -103,7 +89,7 @@ GenerationResult Generator::Run(std::span<const int32_t> prompt, const Params& p
       break;
     }
     const int32_t one[1] = {id};
-    logits = Forward(one, static_cast<int>(cached_.size()));
+    logits = model_.Forward(one, *cache_, static_cast<int>(cached_.size()), 1);
     cached_.push_back(id);
   }
   st.gen_ms = st.n_generated > 1 ? MsSince(t_gen) - (st.ttft_ms - st.prompt_ms) : 0.0;

@@ -2,7 +2,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <sstream>
@@ -174,75 +173,6 @@ std::vector<float> Model::ForwardBatch(std::span<const BatchItem> batch, Activat
     impl_->transformer->Forward(steps, scratch.get());
   }
   return logits;
-}
-
-struct Model::Impl::JoinedCall {
-  const BatchItem* item = nullptr;
-  std::vector<float> logits;  // [n_logits][vocab]
-  std::exception_ptr error;
-  bool done = false;
-};
-
-std::vector<float> Model::ForwardJoined(std::span<const int32_t> tokens, KvCache& cache, int start_pos, int n_logits) {
-  // A bad call must fail alone, not the batch it would join.
-  const ModelConfig& c = config();
-  Check(!tokens.empty(), "forward", "no tokens");
-  Check(start_pos >= 0 && start_pos + static_cast<int>(tokens.size()) <= cache.capacity(), "context",
-        "positions " + std::to_string(start_pos) + ".." + std::to_string(start_pos + tokens.size() - 1) +
-            " do not fit the context of " + std::to_string(cache.capacity()) + " tokens");
-  for (int32_t id : tokens)
-    Check(id >= 0 && id < c.vocab, "token ids",
-          "id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(c.vocab) + ")");
-  const BatchItem item{tokens, cache, start_pos, n_logits};
-  Impl::JoinedCall mine;
-  mine.item = &item;
-  Impl& m = *impl_;
-  std::unique_lock<std::mutex> lock(m.join_mu);
-  m.join_queue.push_back(&mine);
-  while (!mine.done) {
-    if (m.join_running) {
-      m.join_cv.wait(lock);
-      continue;
-    }
-    // Nobody runs a batch: this thread runs every call queued so far, its own included.
-    std::vector<Impl::JoinedCall*> calls = std::move(m.join_queue);
-    m.join_queue.clear();
-    m.join_running = true;
-    lock.unlock();
-    std::vector<BatchItem> batch;  // [calls]
-    int tokens_in_batch = 0;
-    for (const Impl::JoinedCall* call : calls) {
-      batch.push_back(*call->item);
-      tokens_in_batch += static_cast<int>(call->item->tokens.size());
-    }
-    try {
-      const std::vector<float> all = ForwardBatch(batch);  // [sum n_logits][vocab]
-      auto at = all.begin();
-      for (Impl::JoinedCall* call : calls) {
-        const auto rows = static_cast<std::ptrdiff_t>(
-            std::clamp(call->item->n_logits, 0, static_cast<int>(call->item->tokens.size())) * c.vocab);
-        call->logits.assign(at, at + rows);
-        at += rows;
-      }
-    } catch (...) {
-      for (Impl::JoinedCall* call : calls) call->error = std::current_exception();
-    }
-    lock.lock();
-    for (Impl::JoinedCall* call : calls) call->done = true;
-    m.join_stats.batches += 1;
-    m.join_stats.sequences += calls.size();
-    m.join_stats.last_sequences = static_cast<int>(calls.size());
-    m.join_stats.last_tokens = tokens_in_batch;
-    m.join_running = false;
-    m.join_cv.notify_all();
-  }
-  if (mine.error) std::rethrow_exception(mine.error);
-  return std::move(mine.logits);
-}
-
-Model::JoinedStats Model::joined_stats() const {
-  std::lock_guard<std::mutex> lock(impl_->join_mu);
-  return impl_->join_stats;
 }
 
 const SamplingParams& Model::DefaultSampling() const { return impl_->weights.sampling; }

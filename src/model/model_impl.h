@@ -1,6 +1,5 @@
 // Model::Impl and the load steps model.cpp composes.
 #pragma once
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,13 +30,6 @@ struct Model::Impl {
   std::mutex spare_activations_mu;
   std::vector<std::unique_ptr<Activations>> spare_activations;
 
-  // ForwardJoined: calls waiting for the next batch, and whether one runs now.
-  struct JoinedCall;
-  std::mutex join_mu;
-  std::condition_variable join_cv;
-  std::vector<JoinedCall*> join_queue;
-  bool join_running = false;
-  Model::JoinedStats join_stats;
 
   const Tokenizer& tok() const;
 };

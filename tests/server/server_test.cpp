@@ -395,10 +395,16 @@ TEST_F(ServerTest, ConcurrentClientsGetTheSequentialResults) {
     for (int k = 0; k < 2; ++k) EXPECT_EQ(got[k], expected[prompts[(t + k) % prompts.size()]]) << "client " << t;
   }
   EXPECT_EQ(Metric("bitnet_slots_busy"), 0);
-  // Every slot step went through a joined pass. (Whether two steps shared one
-  // depends on timing; tests/batch_test.cpp checks that with a start gate.)
-  EXPECT_GT(Metric("bitnet_batches_total"), 0);
-  EXPECT_GE(Metric("bitnet_batched_sequences_total"), Metric("bitnet_batches_total"));
+  // Every token ran in some scheduler step; nothing is left queued. (Whether
+  // two requests shared a step depends on timing here;
+  // batch_scheduler_test.cpp checks that without HTTP in between.)
+  EXPECT_GT(Metric("bitnet_steps_total"), 0);
+  EXPECT_EQ(Metric("bitnet_step_sequences_count"), Metric("bitnet_steps_total"));
+  EXPECT_GE(Metric("bitnet_step_sequences_sum"), Metric("bitnet_steps_total"));
+  EXPECT_GE(Metric("bitnet_step_tokens_total"), Metric("bitnet_step_sequences_sum"));
+  EXPECT_EQ(Metric("bitnet_requests_prefilling"), 0);
+  EXPECT_EQ(Metric("bitnet_requests_decoding"), 0);
+  EXPECT_EQ(Metric("bitnet_queue_length"), 0);
 }
 
 TEST_F(ServerTest, UnknownFieldsAreIgnored) {
@@ -498,6 +504,72 @@ TEST_F(ServerTest, OversizedBodyIsRejected) {
   EXPECT_EQ(Get(after, "/health").status, 200);
 }
 
+// Two clients stream while a long prompt (many steps under a small
+// --batch-size) and a prompt too long for the context arrive: every client
+// gets the text it gets alone, and the bad request fails alone.
+TEST(ServerScheduling, MixedLoadGivesEachClientItsAloneText) {
+  if (TokenizerPath().empty()) GTEST_SKIP() << "no tokenizer.json";
+  std::signal(SIGPIPE, SIG_IGN);
+  ServerOptions o;
+  o.parallel = 3;
+  o.batch_size = 8;
+  o.context_length = 512;
+  o.model_name = "tiny-test";
+  TestServer t(o);
+  std::vector<int> long_prompt = {128000};
+  for (int i = 1; i < 180; ++i) long_prompt.push_back(1000 + 37 * i);
+  const std::vector<Json> requests = {
+      {{"prompt", "Once upon a time"}, {"max_tokens", 200}, {"temperature", 0}, {"stream", true}},
+      {{"prompt", "The weather today"}, {"max_tokens", 200}, {"temperature", 0.8}, {"seed", 9}, {"stream", true}},
+      {{"prompt", long_prompt}, {"max_tokens", 8}, {"temperature", 0}}};
+  auto text_of = [&](const Json& req) -> std::string {
+    httplib::Client c = t.Client();
+    httplib::Result r = c.Post("/v1/completions", req.dump(), "application/json");
+    if (!r || r->status != 200) return "<failed>";
+    if (req.value("stream", false)) return ParseStream(r->body, false, false).text;
+    return Json::parse(r->body)["choices"][0]["text"].get<std::string>();
+  };
+  std::vector<std::string> alone;
+  for (const Json& req : requests) alone.push_back(text_of(req));
+  auto metric = [&](const std::string& name) {
+    httplib::Client c = t.Client();
+    const Reply m = Get(c, "/metrics");
+    const size_t pos = m.body.find("\n" + name + " ");
+    return pos == std::string::npos ? -1.0 : std::stod(m.body.substr(pos + name.size() + 2));
+  };
+
+  auto a = std::async(std::launch::async, text_of, requests[0]);
+  auto b = std::async(std::launch::async, text_of, requests[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (metric("bitnet_requests_decoding") < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(metric("bitnet_requests_decoding"), 2) << "both streams should be decoding by now";
+  std::vector<int> too_long(600, 1000);
+  too_long[0] = 128000;
+  httplib::Client c = t.Client();
+  const Json e = ExpectErrorObject(PostJson(c, "/v1/completions", Json{{"prompt", too_long}}), 400);
+  EXPECT_EQ(e.value("param", ""), "prompt");
+  EXPECT_EQ(text_of(requests[2]), alone[2]);
+  EXPECT_EQ(a.get(), alone[0]);
+  EXPECT_EQ(b.get(), alone[1]);
+  EXPECT_GT(metric("bitnet_step_sequences_count"), metric("bitnet_step_sequences_bucket{le=\"1\"}"))
+      << "no step held more than one request";
+  EXPECT_EQ(metric("bitnet_queue_length"), 0);
+  EXPECT_EQ(metric("bitnet_slots_busy"), 0);
+}
+
+TEST(ServerScheduling, ABatchSizeBelowTheSlotCountIsRefused) {
+  ServerOptions o;
+  o.parallel = 4;
+  o.batch_size = 3;
+  try {
+    Server server(o);
+    ADD_FAILURE() << "accepted --batch-size 3 with 4 slots";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--batch-size"), std::string::npos) << e.what();
+  }
+}
+
 // A client that hangs up mid-stream frees its slot at once.
 TEST(ServerDisconnect, ClientGoneMidStreamFreesTheSlot) {
   if (TokenizerPath().empty()) GTEST_SKIP() << "no tokenizer.json";
@@ -534,6 +606,10 @@ TEST(ServerDisconnect, ClientGoneMidStreamFreesTheSlot) {
   }();
   EXPECT_LT(generated, 1000) << "the abandoned stream kept generating";
   EXPECT_LT(seconds, 5.0);
+  const Reply m = Get(next, "/metrics");
+  EXPECT_NE(m.body.find("\nbitnet_slots_busy 0\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("\nbitnet_requests_decoding 0\n"), std::string::npos) << "the stream left the scheduler";
+  EXPECT_NE(m.body.find("\nbitnet_generations_total 2\n"), std::string::npos) << "both requests ended";
 }
 
 TEST(ServerAuth, ApiKeyIsRequiredExceptForHealth) {

@@ -1,10 +1,11 @@
 // POST /v1/chat/completions and /v1/completions: validate, tokenize, check
-// the context, wait for a slot, then answer whole or as Server-Sent Events.
+// the context, wait for a slot, hand the request to the batch scheduler, then
+// answer whole or as Server-Sent Events as its text arrives.
 #include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "app/server/completion_request.h"
-#include "app/server/completion_runner.h"
+#include "app/server/batch_scheduler.h"
 #include "app/server/json_fields.h"
 #include "app/server/openai_format.h"
 #include "app/server/server_impl.h"
@@ -33,21 +34,21 @@ std::vector<int32_t> PromptIds(const Model& model, const CompletionRequest& r) {
 // Everything one generation needs, kept alive by the streaming callback
 // (httplib calls it after the handler has returned).
 struct Job {
-  Server::Impl* server = nullptr;
   CompletionRequest request;
-  std::vector<int32_t> prompt;
-  Generator::Params params;
+  CompletionJob completion;
   ResponseIdentity who;
-  std::unique_ptr<SlotPool::Lease> lease;
+  std::shared_ptr<CompletionHandle> handle;  // the scheduler runs it; this thread only waits and writes
 
-  CompletionOutcome Run(const std::function<bool(const std::string&)>& on_text) {
-    CompletionOutcome out = RunCompletion(*server->model, lease->generator(), prompt, params, request.stop, on_text,
-                                          &server->stopping);
-    server->metrics.CountGeneration(out.stats);
-    lease.reset();  // the slot is free the moment generation ends
-    return out;
+  // However the response ends (a client gone before its stream began
+  // included), the scheduler stops spending steps on it.
+  ~Job() {
+    if (handle) handle->Cancel();
   }
-  Usage UsageOf(const CompletionOutcome& out) const { return {static_cast<int>(prompt.size()), out.stats.n_generated}; }
+
+  CompletionOutcome Run(const std::function<bool(const std::string&)>& on_text) { return handle->Wait(on_text); }
+  Usage UsageOf(const CompletionOutcome& out) const {
+    return {static_cast<int>(completion.prompt.size()), out.stats.n_generated};
+  }
 };
 
 void RespondWhole(Job& job, httplib::Response& res) {
@@ -95,13 +96,12 @@ bool StreamEvents(Job& job, httplib::DataSink& sink) {
 
 void HandleCompletion(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat) {
   auto job = std::make_shared<Job>();
-  job->server = &s;
   const nlohmann::json body = ParseJsonObject(req.body);
   const SamplingParams defaults = s.model != nullptr ? s.model->DefaultSampling() : SamplingParams{};
   job->request = chat ? ParseChatRequest(body, defaults) : ParseCompletionRequest(body, defaults);
   const CompletionRequest& r = job->request;
   try {
-    job->prompt = PromptIds(*s.model, r);
+    job->completion.prompt = PromptIds(*s.model, r);
   } catch (const ApiError&) {
     throw;
   } catch (const std::exception& e) {
@@ -109,7 +109,7 @@ void HandleCompletion(Server::Impl& s, const httplib::Request& req, httplib::Res
   }
 
   const int ctx = s.pool->context_length();
-  const int n_prompt = static_cast<int>(job->prompt.size());
+  const int n_prompt = static_cast<int>(job->completion.prompt.size());
   if (n_prompt >= ctx)
     throw ApiError(400,
                    "the prompt is " + std::to_string(n_prompt) + " tokens, but the context holds " +
@@ -120,19 +120,21 @@ void HandleCompletion(Server::Impl& s, const httplib::Request& req, httplib::Res
                    "the context holds " + std::to_string(ctx) + " tokens, but " + std::to_string(n_prompt) +
                        " in the prompt plus max_tokens " + std::to_string(*r.max_tokens) + " exceed it",
                    "max_tokens", "context_length_exceeded");
-  job->params.max_tokens = r.max_tokens.value_or(ctx - n_prompt);
-  job->params.sampling = r.sampling;
+  job->completion.params.max_tokens = r.max_tokens.value_or(ctx - n_prompt);
+  job->completion.params.sampling = r.sampling;
+  job->completion.stop = r.stop;
 
   job->who.id = NewResponseId(chat ? "chatcmpl-" : "cmpl-");
   job->who.created = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count();
   job->who.model = s.options.model_name;
 
-  job->lease = s.pool->Acquire(job->prompt, s.options.queue_timeout);
-  if (!job->lease) {
+  std::unique_ptr<SlotPool::Lease> lease = s.pool->Acquire(job->completion.prompt, s.options.queue_timeout);
+  if (!lease) {
     if (s.stopping) throw ApiError(503, "the server is shutting down", "", "shutting_down");
     throw ApiError(503, "every slot stayed busy for the whole queue timeout; try again later", "", "server_busy");
   }
+  job->handle = s.scheduler->Submit(std::move(lease), job->completion);
 
   if (!r.stream) {
     RespondWhole(*job, res);
@@ -143,7 +145,6 @@ void HandleCompletion(Server::Impl& s, const httplib::Request& req, httplib::Res
   res.set_header("X-Accel-Buffering", "no");  // proxies must not hold events back
   res.set_chunked_content_provider("text/event-stream", [job](size_t, httplib::DataSink& sink) {
     const bool ok = StreamEvents(*job, sink);
-    job->lease.reset();
     if (ok) sink.done();
     return ok;
   });

@@ -75,7 +75,7 @@ void HandleMetrics(Server::Impl& s, const httplib::Request&, httplib::Response& 
     g.slots_total = s.pool->size();
     g.slots_busy = s.pool->busy();
     g.requests_waiting = s.pool->waiting();
-    g.batching = s.model->joined_stats();
+    g.scheduling = s.scheduler->stats();
   }
   res.status = 200;
   res.set_content(s.metrics.Render(g), "text/plain; version=0.0.4");
@@ -114,6 +114,9 @@ void ApplyCors(const ServerOptions& o, const httplib::Request& req, httplib::Res
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   Impl& s = *impl_;
   Check(s.options.parallel >= 1 && s.options.parallel <= 64, "--parallel", "must be between 1 and 64");
+  Check(s.options.batch_size >= s.options.parallel, "--batch-size",
+        std::to_string(s.options.batch_size) + " is below --parallel " + std::to_string(s.options.parallel) +
+            ": a step must hold the next token of every slot");
   TransportLimits limits;
   // Workers run complete requests only (slow and idle connections wait in
   // the transport's poll loop), but each waiting or generating request holds
@@ -245,8 +248,13 @@ void Server::SetModel(std::unique_ptr<Model> model) {
   const int ctx = s.options.context_length > 0 ? std::min(s.options.context_length, max) : max;
   std::lock_guard<std::mutex> lock(s.model_mu);
   s.pool = std::make_unique<SlotPool>(*model, s.options.parallel, ctx);
+  s.scheduler = std::make_unique<BatchScheduler>(*model, s.options.batch_size,
+                                                 [&s](const GenerationStats& st) { s.metrics.CountGeneration(st); });
   s.model = std::move(model);
-  if (s.stopping) s.pool->Shutdown();  // stopped while loading: take no requests
+  if (s.stopping) {  // stopped while loading: take no requests
+    s.pool->Shutdown();
+    s.scheduler->Stop();
+  }
   s.ready.store(true, std::memory_order_release);
 }
 
@@ -254,8 +262,9 @@ void Server::Stop() {
   Impl& s = *impl_;
   {
     std::lock_guard<std::mutex> model_lock(s.model_mu);
-    s.stopping = true;  // running generations see this at their next token
+    s.stopping = true;
     if (s.pool) s.pool->Shutdown();
+    if (s.scheduler) s.scheduler->Stop();  // running generations end at the next step
   }
   std::unique_lock<std::mutex> lock(s.listen_mu);
   if (!s.listen_started) {

@@ -17,6 +17,9 @@ struct ServerOptions {
   std::string model_name = "bitnet";  // the id /v1/models lists and responses carry
   int parallel = 1;           // slots, each with its own KV cache
   int context_length = 0;     // per slot; 0: the model's maximum
+  // Most tokens one forward step runs (the slots' decode tokens first, then
+  // prompt chunks); at least `parallel`, so every decoding slot fits a step.
+  int batch_size = 256;
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(5)};  // longest wait for a free slot
   size_t max_body_bytes = 8u << 20;   // Content-Length or the chunks' total; more is a 413
   // Origins allowed to call the API from a browser ("*": any); empty: no CORS

@@ -58,14 +58,31 @@ std::string Metrics::Render(const Gauges& g) const {
   out << "bitnet_slots_busy " << g.slots_busy << '\n';
   Header(out, "bitnet_requests_waiting", "gauge", "Requests queued for a free slot.");
   out << "bitnet_requests_waiting " << g.requests_waiting << '\n';
-  Header(out, "bitnet_batches_total", "counter", "Batched forward passes the slots ran.");
-  out << "bitnet_batches_total " << g.batching.batches << '\n';
-  Header(out, "bitnet_batched_sequences_total", "counter", "Slot steps in them (over batches: mean batch size).");
-  out << "bitnet_batched_sequences_total " << g.batching.sequences << '\n';
-  Header(out, "bitnet_batch_size", "gauge", "Sequences in the latest batched forward pass.");
-  out << "bitnet_batch_size " << g.batching.last_sequences << '\n';
-  Header(out, "bitnet_batch_tokens", "gauge", "Tokens in the latest batched forward pass.");
-  out << "bitnet_batch_tokens " << g.batching.last_tokens << '\n';
+  const SchedulerStats& st = g.scheduling;
+  Header(out, "bitnet_requests_prefilling", "gauge", "Requests with a slot whose prompt has not all run yet.");
+  out << "bitnet_requests_prefilling " << st.prefilling << '\n';
+  Header(out, "bitnet_requests_decoding", "gauge", "Requests generating tokens, one per step.");
+  out << "bitnet_requests_decoding " << st.decoding << '\n';
+  Header(out, "bitnet_queue_length", "gauge",
+         "Requests not yet generating: waiting for a slot plus prefilling.");
+  out << "bitnet_queue_length " << g.requests_waiting + st.prefilling << '\n';
+  Header(out, "bitnet_steps_total", "counter", "Forward steps the batch scheduler ran.");
+  out << "bitnet_steps_total " << st.steps << '\n';
+  Header(out, "bitnet_step_tokens_total", "counter", "Tokens in them (over steps: mean tokens per step).");
+  out << "bitnet_step_tokens_total " << st.step_tokens << '\n';
+  Header(out, "bitnet_step_sequences", "histogram", "Requests in each forward step (batch size).");
+  uint64_t at_most = 0;
+  for (size_t b = 0; b < SchedulerStats::kSequenceBuckets.size(); ++b) {
+    at_most += st.sequence_buckets[b];
+    out << "bitnet_step_sequences_bucket{le=\"" << SchedulerStats::kSequenceBuckets[b] << "\"} " << at_most << '\n';
+  }
+  out << "bitnet_step_sequences_bucket{le=\"+Inf\"} " << st.steps << '\n';
+  out << "bitnet_step_sequences_sum " << st.step_sequences << '\n';
+  out << "bitnet_step_sequences_count " << st.steps << '\n';
+  Header(out, "bitnet_last_step_sequences", "gauge", "Requests in the latest forward step.");
+  out << "bitnet_last_step_sequences " << st.last_sequences << '\n';
+  Header(out, "bitnet_last_step_tokens", "gauge", "Tokens in the latest forward step.");
+  out << "bitnet_last_step_tokens " << st.last_tokens << '\n';
   Header(out, "bitnet_model_ready", "gauge", "1 once the model is loaded.");
   out << "bitnet_model_ready " << (g.ready ? 1 : 0) << '\n';
   return out.str();

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "app/server/scheduler_stats.h"
 #include "bitnet/bitnet.h"
 
 namespace bitnet::server {
@@ -21,7 +22,7 @@ class Metrics {
     int slots_total = 0;
     int slots_busy = 0;
     int requests_waiting = 0;
-    Model::JoinedStats batching;  // the slots' shared forward passes
+    SchedulerStats scheduling;  // the batch scheduler's steps and queue
     bool ready = false;
   };
   std::string Render(const Gauges& gauges) const;

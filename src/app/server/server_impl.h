@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "app/server/api_error.h"
+#include "app/server/batch_scheduler.h"
 #include "app/server/http_server.h"
 #include "app/server/http_transport.h"
 #include "app/server/metrics.h"
@@ -28,6 +29,7 @@ struct Server::Impl {
   std::mutex model_mu;
   std::unique_ptr<Model> model;
   std::unique_ptr<SlotPool> pool;
+  std::unique_ptr<BatchScheduler> scheduler;  // after pool: its requests hold the pool's leases
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
 

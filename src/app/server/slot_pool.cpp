@@ -6,17 +6,18 @@
 
 namespace bitnet::server {
 
-SlotPool::SlotPool(Model& model, int n_slots, int context_length) : context_length_(context_length) {
+SlotPool::SlotPool(const Model& model, int n_slots, int context_length) : context_length_(context_length) {
   Check(n_slots >= 1, "--parallel", "needs at least one slot");
   slots_.resize(n_slots);
-  for (Slot& s : slots_) s.generator = std::make_unique<Generator>(model, context_length, /*join_batches=*/true);
+  for (Slot& s : slots_) s.cache = model.NewCache(context_length);
 }
 
 SlotPool::~SlotPool() = default;
 
 SlotPool::Lease::~Lease() { pool_.Release(index_); }
 
-Generator& SlotPool::Lease::generator() { return *pool_.slots_[index_].generator; }
+KvCache& SlotPool::Lease::cache() { return *pool_.slots_[index_].cache; }
+std::vector<int32_t>& SlotPool::Lease::cached_tokens() { return pool_.slots_[index_].cached; }
 
 int SlotPool::PickFree(std::span<const int32_t> prompt) const {
   // A slot is worth reusing when the prompt keeps at least half of its cache
@@ -28,7 +29,7 @@ int SlotPool::PickFree(std::span<const int32_t> prompt) const {
   for (int i = 0; i < size(); ++i) {
     const Slot& s = slots_[i];
     if (s.busy) continue;
-    const std::vector<int32_t>& cached = s.generator->cached_tokens();
+    const std::vector<int32_t>& cached = s.cached;
     const size_t n = std::min(cached.size(), prompt.size());
     const size_t shared = static_cast<size_t>(std::mismatch(cached.begin(), cached.begin() + n, prompt.begin()).first -
                                               cached.begin());

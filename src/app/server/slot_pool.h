@@ -1,6 +1,6 @@
-// The server's slots: each is a Generator with its own KV cache, so a slot
-// keeps the tokens of its last request and a new prompt that starts the same
-// way only runs its new tokens. Requests queue in arrival order for a free
+// The server's slots: each is a KV cache with the tokens whose keys/values it
+// holds, so a slot keeps the tokens of its last request and a new prompt that
+// starts the same way only runs its new tokens (the BatchScheduler runs them). Requests queue in arrival order for a free
 // slot, with a bounded wait.
 #pragma once
 #include <chrono>
@@ -18,7 +18,7 @@ namespace bitnet::server {
 
 class SlotPool {
  public:
-  SlotPool(Model& model, int n_slots, int context_length);
+  SlotPool(const Model& model, int n_slots, int context_length);
   ~SlotPool();
 
   // A slot held by one request; returned to the pool when destroyed.
@@ -28,7 +28,10 @@ class SlotPool {
     ~Lease();
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
-    Generator& generator();
+    KvCache& cache();
+    // The tokens whose keys/values are in cache(), in position order; whoever
+    // holds the lease keeps it in step with what it writes into the cache.
+    std::vector<int32_t>& cached_tokens();
     int index() const { return index_; }
 
    private:
@@ -52,7 +55,8 @@ class SlotPool {
 
  private:
   struct Slot {
-    std::unique_ptr<Generator> generator;
+    std::unique_ptr<KvCache> cache;
+    std::vector<int32_t> cached;
     bool busy = false;
     uint64_t last_used = 0;
   };
