@@ -8,12 +8,10 @@
 namespace bitnet {
 namespace {
 
-// Up to this many tokens a product runs the decode kernel once per token over
-// each chunk of rows instead of the prefill mat-mul: measured on the 2B shape,
-// 2 threads, batched decode of 2 sequences ran 1.4-2.2x faster this way and 4
-// sequences the same (docs/PERFORMANCE.md). Both are exact int32, so the
-// choice never changes a result.
-constexpr int kMatVecMaxTokens = 4;
+// Products of up to this many tokens are a batched decode step (one token
+// per sequence): the W2A8 mat_mul has a one-pass path for them that reads
+// each weight once for all tokens (w2a8_avx512.cpp, w2a8_avx2.cpp).
+constexpr int kSmallBatchTokens = 8;
 
 class CpuBackend final : public Backend {
  public:
@@ -36,20 +34,19 @@ class CpuBackend final : public Backend {
     const TernaryMatrixView& w = matrices_.at(static_cast<size_t>(handle));
     // Chunks taken from a shared counter, so a thread that loses its core to
     // another process does not hold up the step.
-    if (n <= kMatVecMaxTokens) {
-      // Decode, alone or a few sequences batched: 256 rows (a few hundred KB
-      // of codes, 10-54 chunks per matrix) read from memory once, then run
-      // again from L2 for each further token.
+    if (n == 1) {
+      // Decode: 256 rows (a few hundred KB of codes, 10-54 chunks per matrix).
       pool_->ParallelForChunks(w.rows, 256, [&](int64_t begin, int64_t end) {
-        for (int t = 0; t < n; ++t)
-          kernels_.mat_vec(w, begin, end, x + t * w.cols_padded, x_sums[t], y + t * w.rows + begin);
+        kernels_.mat_vec(w, begin, end, x, x_sums[0], y + begin);
       });
       return;
     }
-    // Prefill: about two chunks per thread, because each mat_mul call first
-    // rearranges the whole batch of activations. Multiples of 64 keep y
-    // chunks cache-line aligned.
-    const int64_t chunk = std::max<int64_t>(64, (w.rows / (2 * pool_->size()) + 63) / 64 * 64);
+    // Each mat_mul call first rearranges the whole batch of activations, so
+    // chunks are bigger: about four per thread for a batched decode step
+    // (memory-bound, so balance matters), two for a prefill. Multiples of 64
+    // keep y chunks cache-line aligned.
+    const int64_t per_thread = n <= kSmallBatchTokens ? 4 : 2;
+    const int64_t chunk = std::max<int64_t>(64, (w.rows / (per_thread * pool_->size()) + 63) / 64 * 64);
     pool_->ParallelForChunks(w.rows, chunk, [&](int64_t begin, int64_t end) {
       kernels_.mat_mul(w, begin, end, x, x_sums, n, y, w.rows);
     });

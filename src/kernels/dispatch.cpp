@@ -61,9 +61,9 @@ const KernelTable* BuildTable(KernelIsa isa, KernelTable& storage) {
       return nullptr;
 #endif
     case KernelIsa::kNeonDot:
-      // W2A8 (above) and the int8 output matrix have NEON variants so far;
-      // the float ops are scalar.
+      // Attention, the dense float matrix, the SiLU gate and RoPE stay scalar.
 #if defined(__aarch64__)
+      dispatch_fill::AddNeonOps(t);
       dispatch_fill::AddNeonOutputInt8(t);
 #endif
       break;

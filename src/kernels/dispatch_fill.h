@@ -23,6 +23,7 @@ void AddAvx512VnniOutputInt8(KernelTable& t);
 #endif
 
 #if defined(__aarch64__)
+void AddNeonOps(KernelTable& t);  // and the quantizer
 void AddNeonOutputInt8(KernelTable& t);
 #endif
 

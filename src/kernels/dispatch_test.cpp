@@ -54,7 +54,10 @@ std::map<std::string, KernelIsa> ExpectedEntries(KernelIsa isa) {
       want[name] = KernelIsa::kAvx2;
   }
   if (isa == KernelIsa::kAvx512Vnni) want["mat_vec_int8_rows"] = want["mat_mul_int8_rows"] = KernelIsa::kAvx512Vnni;
-  if (isa == KernelIsa::kNeonDot) want["mat_vec_int8_rows"] = want["mat_mul_int8_rows"] = KernelIsa::kNeonDot;
+  if (isa == KernelIsa::kNeonDot)
+    for (const char* name : {"rms_norm", "quantize_int8", "softmax", "relu2_gate", "dot_f32", "mat_vec_int8_rows",
+                             "mat_mul_int8_rows"})
+      want[name] = KernelIsa::kNeonDot;
   if (isa != KernelIsa::kScalar) want["w2a8_mat_vec"] = want["w2a8_mat_mul"] = isa;
   return want;
 }
