@@ -89,7 +89,7 @@ uint64_t Model::weight_bytes() const {
 std::string DescribeWeights(const ModelWeights& m, const Tokenizer* tokenizer) {
   const ModelConfig& c = m.config;
   // Container, format and notes quote strings from the file itself.
-  auto text = [](const std::string& s) { return Printable(s, 256); };
+  auto text = [](const std::string& s) { return Printable(s, 1024); };
   std::ostringstream out;
   out << "source:        " << text(m.source) << "\n"
       << "format:        " << text(m.container) << ", ternary weights from " << text(m.format) << "\n"
