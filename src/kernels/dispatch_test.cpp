@@ -438,7 +438,7 @@ TEST_P(KernelTableIsaTest, Int8OutputBatchMatchesOneTokenScalar) {
     Int8RowSums(q.data(), rows, cols, sums.data());
     for (bool with_sums : {true, false}) {
       const DenseMatrixView m{DenseType::kI8Row, rows, cols, q.data(), scales.data(), with_sums ? sums.data() : nullptr};
-      for (int n : {1, 2, 5, 6, 7, 13}) {
+      for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 13}) {
         std::vector<int8_t> xq(static_cast<size_t>(n * cols));
         for (auto& v : xq) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
         std::vector<float> inv_a(n);

@@ -29,7 +29,7 @@ void MatVecInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end
 // [row_begin, row_end) and t < n, with xq [n][m.cols]. Indexing y[t] by the
 // absolute row lets each token's logits live in its own buffer. Bit-exact
 // with MatVecInt8Rows per token; the avx512vnni variant reads each row once
-// for up to six tokens, the others run the one-token kernel per token over
+// for up to eight tokens, the others run the one-token kernel per token over
 // the range (the caller keeps it small enough to stay in cache).
 void MatMulInt8Rows(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
                     const float* inv_a, int n, float* const* y);

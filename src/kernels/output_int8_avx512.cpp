@@ -12,7 +12,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
 #include <vector>
 
 namespace bitnet {
@@ -68,9 +67,8 @@ void MatVecInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row
 namespace {
 
 // Rows [r, r + kRows) for tokens [0, kTokens) of xu (activations already
-// offset to u8, rows of stride bytes, zero past m.cols): kRows * kTokens
-// accumulators, kRows weight vectors and one activation vector fit the 32 zmm
-// registers (4 x 6 + 4 + 1), and each weight load serves every token.
+// offset to u8, rows of stride bytes, zero past m.cols): each weight load
+// serves every token of the tile.
 template <int kRows, int kTokens>
 void Int8RowsTile(const DenseMatrixView& m, int64_t r, const uint8_t* xu, int64_t stride, const float* inv_a,
                   float* const* y) {
@@ -95,19 +93,35 @@ void Int8RowsTile(const DenseMatrixView& m, int64_t r, const uint8_t* xu, int64_
       y[t][r + i] = Finish(_mm512_reduce_add_epi32(acc[i][t]) - 128 * m.row_sums[r + i], m.row_scales[r + i], inv_a[t]);
 }
 
-using Int8TileFn = void (*)(const DenseMatrixView&, int64_t, const uint8_t*, int64_t, const float*, float* const*);
-constexpr int kTileTokens = 6;
-template <int kRows>
-constexpr std::array<Int8TileFn, kTileTokens> Int8TilesOfRows() {
-  return {Int8RowsTile<kRows, 1>, Int8RowsTile<kRows, 2>, Int8RowsTile<kRows, 3>,
-          Int8RowsTile<kRows, 4>, Int8RowsTile<kRows, 5>, Int8RowsTile<kRows, 6>};
+// A batched decode step has up to 8 sequences; one tile takes them all, so
+// each weight is loaded once per step.
+constexpr int kTileTokens = 8;
+
+// The most rows (up to 4) whose kRows * kTokens accumulators, kRows weight
+// vectors and one activation vector fit the 32 zmm registers.
+template <int kTokens>
+constexpr int TileRows() {
+  return std::min(4, (32 - 1) / (kTokens + 1));
 }
+
+template <int kTokens>
+void Int8RowsRange(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const uint8_t* xu, int64_t stride,
+                   const float* inv_a, float* const* y) {
+  constexpr int kRows = TileRows<kTokens>();
+  int64_t r = row_begin;
+  for (; r + kRows <= row_end; r += kRows) Int8RowsTile<kRows, kTokens>(m, r, xu, stride, inv_a, y);
+  for (; r < row_end; ++r) Int8RowsTile<1, kTokens>(m, r, xu, stride, inv_a, y);
+}
+
+using Int8RangeFn = void (*)(const DenseMatrixView&, int64_t, int64_t, const uint8_t*, int64_t, const float*,
+                             float* const*);
+constexpr Int8RangeFn kRanges[kTileTokens] = {Int8RowsRange<1>, Int8RowsRange<2>, Int8RowsRange<3>, Int8RowsRange<4>,
+                                              Int8RowsRange<5>, Int8RowsRange<6>, Int8RowsRange<7>, Int8RowsRange<8>};
 
 }  // namespace
 
 void MatMulInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
                         const float* inv_a, int n, float* const* y) {
-  static constexpr std::array<Int8TileFn, kTileTokens> kFour = Int8TilesOfRows<4>(), kOne = Int8TilesOfRows<1>();
   // The +128 offset once per call instead of once per row tile; the stride
   // rounds up to whole vectors, and the padding meets masked-off weights.
   const int64_t stride = (m.cols + 63) / 64 * 64;
@@ -115,13 +129,11 @@ void MatMulInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row
   xu.assign(static_cast<size_t>(stride * n), 0);
   for (int t = 0; t < n; ++t)
     for (int64_t c = 0; c < m.cols; ++c) xu[t * stride + c] = static_cast<uint8_t>(xq[t * m.cols + c] ^ 0x80);
-  for (int64_t r = row_begin; r < row_end;) {
-    const int rows = row_end - r >= 4 ? 4 : 1;
-    for (int t0 = 0; t0 < n; t0 += kTileTokens) {
-      const int tokens = std::min(kTileTokens, n - t0);
-      (rows == 4 ? kFour : kOne)[tokens - 1](m, r, xu.data() + t0 * stride, stride, inv_a + t0, y + t0);
-    }
-    r += rows;
+  // More than eight tokens (logits of every position of a prompt): groups of
+  // eight over the caller's cache-sized range of rows.
+  for (int t0 = 0; t0 < n; t0 += kTileTokens) {
+    const int tokens = std::min(kTileTokens, n - t0);
+    kRanges[tokens - 1](m, row_begin, row_end, xu.data() + t0 * stride, stride, inv_a + t0, y + t0);
   }
 }
 
