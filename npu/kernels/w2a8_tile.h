@@ -23,6 +23,8 @@ inline constexpr int kTileRows = 32;   // = NpuTilingPlan::kTileRows
 inline constexpr int kKChunk = 256;    // = NpuTilingPlan::kKChunk
 inline constexpr int kQuadBytes = kTileRows;
 inline constexpr int kQuads = kKChunk / 4;
+// The one core program's fifo objects hold this many tokens (= NpuTilingPlan::kMaxTokens).
+inline constexpr int kMaxTokens = 4;
 
 template <int kTokens>
 inline void ZeroTile(int32_t* __restrict c) {
@@ -66,6 +68,25 @@ inline void W2A8TileMac(const uint8_t* __restrict w, const int8_t* __restrict x,
     }
   }
   for (int t = 0; t < kTokens; ++t) aie::store_v(c + t * kTileRows, acc[t].template to_vector<int32_t>(kScaleShift));
+}
+
+// Entry points of the shape-agnostic core program: the activation chunk is
+// [kMaxTokens][kKChunk] and the result tile [kMaxTokens][kTileRows], and
+// `tokens` (a runtime parameter) says how many are live. One branch per call
+// keeps every accumulator loop unrolled at compile time.
+inline void ZeroTileMax(int32_t* __restrict c) { ZeroTile<kMaxTokens>(c); }
+
+// Returns false (computing nothing) when tokens is out of range, so a bad
+// runtime parameter shows as a wrong result in tests, not as a memory fault.
+inline bool W2A8TileMacTokens(const uint8_t* __restrict w, const int8_t* __restrict x, int32_t* __restrict c,
+                              int32_t tokens) {
+  switch (tokens) {
+    case 1: W2A8TileMac<1>(w, x, c); return true;
+    case 2: W2A8TileMac<2>(w, x, c); return true;
+    case 3: W2A8TileMac<3>(w, x, c); return true;
+    case 4: W2A8TileMac<4>(w, x, c); return true;
+    default: return false;
+  }
 }
 
 }  // namespace bitnet_npu

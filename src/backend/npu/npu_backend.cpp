@@ -19,7 +19,7 @@ struct NpuMatrix {
   int cpu_handle = -1;  // when !on_npu
   int npu_id = -1;
   NpuTilingPlan decode;                  // tokens = 1
-  std::optional<NpuTilingPlan> prefill;  // tokens = kNpuMaxTokensPerDispatch, when that kernel exists
+  std::optional<NpuTilingPlan> prefill;  // tokens = kNpuMaxTokensPerDispatch, when the executor can run it
 };
 
 class NpuBackend final : public Backend {
@@ -91,7 +91,7 @@ class NpuBackend final : public Backend {
       for (int t = 0; t < tokens; ++t)
         std::memcpy(x_ddr_.data() + t * plan.k_padded, x + (t0 + t) * m.view.cols_padded,
                     static_cast<size_t>(m.view.cols_padded));
-      y_ddr_.resize(static_cast<size_t>(plan.tokens * plan.rows_padded()));
+      y_ddr_.resize(static_cast<size_t>(plan.y_bytes() / 4));
       executor_->Run(m.npu_id, plan, x_ddr_.data(), y_ddr_.data());
       for (int t = 0; t < tokens; ++t)
         std::memcpy(y + static_cast<int64_t>(t0 + t) * m.view.rows, y_ddr_.data() + t * plan.rows_padded(),

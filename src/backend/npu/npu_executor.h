@@ -20,9 +20,10 @@ class NpuExecutor {
   virtual bool CanRun(const NpuTilingPlan& plan, std::string* why) const = 0;
   // Takes a matrix's PackForNpu buffer (weights stay resident); returns an id.
   virtual int AddMatrix(const NpuTilingPlan& plan, std::vector<uint8_t> weights) = 0;
-  // One dispatch: x is [plan.tokens][plan.k_padded] int8, y receives
-  // [plan.tokens][plan.rows_padded()] int32. `plan` must have the matrix's
-  // layout (only tokens may differ from the plan given to AddMatrix).
+  // One dispatch: x is [kMaxTokens][plan.k_padded] int8 (tokens past
+  // plan.tokens zero), y receives [kMaxTokens][plan.rows_padded()] int32, of
+  // which the first plan.tokens rows are computed. `plan` must have the
+  // matrix's layout (only tokens may differ from the plan given to AddMatrix).
   virtual void Run(int matrix, const NpuTilingPlan& plan, const int8_t* x, int32_t* y) = 0;
 };
 
