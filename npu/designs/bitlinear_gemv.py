@@ -15,8 +15,8 @@ tests/npu/npu_iron_record_test.cpp checks the two agree.
 
 Dataflow (docs/NPU.md has the picture):
   shim(c,h) --weights of cores 2h, 2h+1 of column c--> mem tile(c,1) --split--> core(c,2+p)
-             (column 0 has one weight channel for its four cores)
-  shim(0,1) --activation chunks--> broadcast to all cores
+             (column 0: one weight channel, two cores)
+  shim(0,0) second channel --activation chunks--> broadcast to all cores
   core(c,2+p) --[4][32] int32 per row tile--> mem tile(c,1) --join--> shim(c) --> y
 
 Each core: wait for the runtime parameters; for each of its row tiles: zero C;
@@ -34,7 +34,7 @@ import sys
 
 # Runtime parameter slots (int32) of each core; runtime_sequence.cpp writes the same.
 RTP_TILES, RTP_K_CHUNKS, RTP_TOKENS, RTP_LEN = 0, 1, 2, 4
-CORES_PER_COLUMN = 4
+CORES_PER_CHANNEL = 2
 
 
 def load_plan(path):
@@ -47,31 +47,40 @@ def weight_channels(col):
     return 1 if col == 0 else 2
 
 
+def cores_in_column(col):
+    # One weight channel feeds two cores, so no channel carries more than
+    # another: column 0 runs two cores, the others four.
+    return CORES_PER_CHANNEL * weight_channels(col)
+
+
+def first_core(col):
+    return sum(cores_in_column(c) for c in range(col))
+
+
 def taps(plan):
     """Shim DMA patterns (bytes), computed from the plan's scalars."""
     tile_rows, k_chunk = plan["tile_rows"], plan["k_chunk"]
     max_tokens, k_padded = plan["max_tokens"], plan["k_padded"]
     columns, tiles, k_chunks = plan["columns"], plan["tiles_per_core"], plan["k_chunks"]
     rows_per_core = plan["rows_per_core"]
-    rows_padded = columns * CORES_PER_COLUMN * rows_per_core
+    rows_padded = first_core(columns) * rows_per_core
     tb = tile_rows * k_chunk // 4
-    per_column = rows_padded * k_padded // 4 // columns
 
     def tap(offset, sizes, strides):
         return {"offset": offset, "sizes": sizes, "strides": strides}
 
     # The host packed each column's block in consumption order (row tile, K
-    # chunk, core); channel h of a two-channel column walks cores 2h, 2h+1.
+    # chunk, core); channel h walks the column's cores 2h, 2h+1.
     w = {}
     for col in range(columns):
-        n = weight_channels(col)
-        per = CORES_PER_COLUMN // n
-        for h in range(n):
-            w[(col, h)] = tap(col * per_column + h * per * tb, [tiles, k_chunks, per, tb],
-                              [k_chunks * CORES_PER_COLUMN * tb, CORES_PER_COLUMN * tb, tb, 1])
+        n = cores_in_column(col)
+        base = first_core(col) * rows_per_core * k_padded // 4
+        for h in range(weight_channels(col)):
+            w[(col, h)] = tap(base + h * CORES_PER_CHANNEL * tb, [tiles, k_chunks, CORES_PER_CHANNEL, tb],
+                              [k_chunks * n * tb, n * tb, tb, 1])
     # Every row tile needs all K chunks again (stride-0 repeat), read once for the whole array.
     x = tap(0, [tiles, k_chunks, max_tokens, k_chunk], [0, k_chunk, k_padded, 1])
-    y = {col: tap(col * CORES_PER_COLUMN * rows_per_core * 4, [tiles, CORES_PER_COLUMN, max_tokens, tile_rows * 4],
+    y = {col: tap(first_core(col) * rows_per_core * 4, [tiles, cores_in_column(col), max_tokens, tile_rows * 4],
                   [tile_rows * 4, rows_per_core * 4, rows_padded * 4, 1])
          for col in range(columns)}
     return w, x, y
@@ -104,7 +113,6 @@ def build_design(plan):
     w_core_ty = np.ndarray[(tb,), u8]
     x_ty = np.ndarray[(max_tokens * k_chunk,), i8]
     c_core_ty = np.ndarray[(max_tokens * tile_rows,), i32]
-    c_col_ty = np.ndarray[(CORES_PER_COLUMN * max_tokens * tile_rows,), i32]
     rtp_ty = np.ndarray[(RTP_LEN,), i32]
 
     zero = Kernel("bitlinear_zero", "bitlinear_w2a8.o", [c_core_ty])
@@ -131,22 +139,22 @@ def build_design(plan):
     # Activations: one shim channel, broadcast to every core of the array.
     x_fifo = ObjectFifo(x_ty, depth=2, name="x_l3l1")
     w_fifos, y_fifos, workers, rtps, barriers = {}, [], [], [], []
+    w_pair_ty = np.ndarray[(CORES_PER_CHANNEL * tb,), u8]
     for col in range(columns):
-        n = weight_channels(col)
-        per = CORES_PER_COLUMN // n
+        n = cores_in_column(col)
         w_cores = []
-        for h in range(n):
-            f = ObjectFifo(np.ndarray[(per * tb,), u8], depth=2, name=f"w_l3l2_{col}_{h}")
+        for h in range(weight_channels(col)):
+            f = ObjectFifo(w_pair_ty, depth=2, name=f"w_l3l2_{col}_{h}")
             w_cores += f.cons().split(
-                offsets=[i * tb for i in range(per)], obj_types=[w_core_ty] * per,
-                names=[f"w_l2l1_{col}_{h * per + i}" for i in range(per)], placement=Tile(col, 1))
+                offsets=[i * tb for i in range(CORES_PER_CHANNEL)], obj_types=[w_core_ty] * CORES_PER_CHANNEL,
+                names=[f"w_l2l1_{col}_{h * CORES_PER_CHANNEL + i}" for i in range(CORES_PER_CHANNEL)],
+                placement=Tile(col, 1))
             w_fifos[(col, h)] = f
-        y_fifo = ObjectFifo(c_col_ty, depth=2, name=f"y_l2l3_{col}")
+        y_fifo = ObjectFifo(np.ndarray[(n * max_tokens * tile_rows,), i32], depth=2, name=f"y_l2l3_{col}")
         y_cores = y_fifo.prod().join(
-            offsets=[p * max_tokens * tile_rows for p in range(CORES_PER_COLUMN)],
-            obj_types=[c_core_ty] * CORES_PER_COLUMN,
-            names=[f"y_l1l2_{col}_{p}" for p in range(CORES_PER_COLUMN)], placement=Tile(col, 1))
-        for p in range(CORES_PER_COLUMN):
+            offsets=[p * max_tokens * tile_rows for p in range(n)], obj_types=[c_core_ty] * n,
+            names=[f"y_l1l2_{col}_{p}" for p in range(n)], placement=Tile(col, 1))
+        for p in range(n):
             # Zeros, not the shape's counts: the initial value is part of the
             # PDI, which must not depend on the shape.
             rtp = Buffer(rtp_ty, name=f"rtp_{col}_{p}", initial_value=np.zeros(RTP_LEN, dtype=np.int32),

@@ -56,7 +56,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{3840, 2560, 1, NpuGeneration::kNpu2}, Case{2560, 2560, 1, NpuGeneration::kNpu2},
                       Case{13824, 2560, 1, NpuGeneration::kNpu2}, Case{2560, 6912, 1, NpuGeneration::kNpu2},
                       Case{3840, 2560, 1, NpuGeneration::kNpu1}, Case{2560, 6912, 1, NpuGeneration::kNpu1},
-                      Case{2560, 6912, 5, NpuGeneration::kNpu2}),
+                      Case{2560, 6912, 5, NpuGeneration::kNpu2}, Case{3840, 2560, 4, NpuGeneration::kNpu2},
+                      Case{13824, 2560, 8, NpuGeneration::kNpu1}),
     CaseName);
 
 // The four distinct BitNet b1.58 2B-4T matrices unfused (q/o 2560x2560, k/v

@@ -43,7 +43,9 @@ TEST(NpuLayoutTiles, TileBytesFollowTheDocumentedEncoding) {
   const NpuTilingPlan plan = MakeNpuTilingPlan(rows, cols, NpuGeneration::kNpu2);
   const auto packed = PackForNpu(v, plan);
   const int64_t core_global = r / plan.rows_per_core;
-  const int64_t column = core_global / plan.cores_per_column, core = core_global % plan.cores_per_column;
+  int64_t column = 0;
+  while (column + 1 < plan.columns && NpuTilingPlan::FirstCoreOfColumn(column + 1) <= core_global) ++column;
+  const int64_t core = core_global - NpuTilingPlan::FirstCoreOfColumn(column);
   const int64_t tile = (r % plan.rows_per_core) / NpuTilingPlan::kTileRows;
   const int64_t at = NpuTileOffset(plan, column, tile, k / 256, core) + ((k % 256) / 4) * 32 + r % 32;
   const int j = static_cast<int>(k % 4);

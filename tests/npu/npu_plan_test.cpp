@@ -19,10 +19,10 @@ TEST(NpuPlan, RealShapesRespectLimitsAndCoverEveryRow) {
       for (auto [rows, cols] : kRealShapes) {
         SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + " " + NpuGenerationName(gen));
         const NpuTilingPlan p = MakeNpuTilingPlan(rows, cols, gen, tokens);
-        // Every column and every core, for every shape.
+        // Every column, four cores each but two in column 0, for every shape.
         EXPECT_EQ(p.columns, gen == NpuGeneration::kNpu1 ? 4 : 8);
-        EXPECT_EQ(p.cores_per_column, 4);
-        EXPECT_EQ(p.rows_padded() % (p.columns * 4 * NpuTilingPlan::kTileRows), 0);
+        EXPECT_EQ(p.cores(), 4 * p.columns - 2);
+        EXPECT_EQ(p.rows_padded() % (p.cores() * NpuTilingPlan::kTileRows), 0);
         EXPECT_GE(p.rows_padded(), rows);
         EXPECT_LT(p.rows_padded() - rows, p.cores() * NpuTilingPlan::kTileRows);
         EXPECT_EQ(p.k_padded % NpuTilingPlan::kKChunk, 0);
@@ -30,7 +30,11 @@ TEST(NpuPlan, RealShapesRespectLimitsAndCoverEveryRow) {
         EXPECT_LE(NpuTilingPlan::l1_bytes(), NpuTilingPlan::kL1Budget);
         int64_t weight_bytes = 0, y_bytes = 0, channels = 0;
         for (int64_t c = 0; c < p.columns; ++c) {
-          for (int64_t h = 0; h < p.WeightChannels(c); ++h) weight_bytes += TapBytes(p.WeightTap(c, h));
+          for (int64_t h = 0; h < p.WeightChannels(c); ++h) {
+            weight_bytes += TapBytes(p.WeightTap(c, h));
+            // Balanced: every weight channel carries the same bytes.
+            EXPECT_EQ(TapBytes(p.WeightTap(c, h)), TapBytes(p.WeightTap(0, 0))) << "column " << c << " channel " << h;
+          }
           channels += p.WeightChannels(c);
           y_bytes += TapBytes(p.YTap(c));
         }
@@ -56,8 +60,8 @@ TEST(NpuPlan, WeightChannelsReadEveryByteOnce) {
             for (int64_t d = 0; d < t.sizes[2]; ++d)
               for (int64_t e = 0; e < t.sizes[3]; ++e) {
                 const int64_t at = t.offset + a * t.strides[0] + b * t.strides[1] + d * t.strides[2] + e;
-                ASSERT_GE(at, c * p.weight_bytes_per_column());
-                ASSERT_LT(at, (c + 1) * p.weight_bytes_per_column()) << "column " << c << " reads another's block";
+                ASSERT_GE(at, p.ColumnWeightOffset(c));
+                ASSERT_LT(at, p.ColumnWeightOffset(c) + p.ColumnWeightBytes(c)) << "column " << c << " reads another's block";
                 ++reads[static_cast<size_t>(at)];
               }
       }
@@ -73,8 +77,8 @@ TEST(NpuPlan, LongKIsSplitIntoChunksWithinTheShimLimits) {
 
 TEST(NpuPlan, SmallShapesStillUseTheWholeArray) {
   const NpuTilingPlan p = MakeNpuTilingPlan(33, 1000, NpuGeneration::kNpu2);
-  EXPECT_EQ(p.cores(), 32);
-  EXPECT_EQ(p.rows_padded(), 1024);
+  EXPECT_EQ(p.cores(), 30);
+  EXPECT_EQ(p.rows_padded(), 960);
   EXPECT_EQ(p.tiles_per_core, 1);
 }
 
@@ -104,11 +108,11 @@ TEST(NpuPlan, RejectsShapesItCannotMap) {
   EXPECT_THROW(MakeNpuTilingPlan(0, 128, NpuGeneration::kNpu2), Error);
   EXPECT_THROW(MakeNpuTilingPlan(128, 128, NpuGeneration::kNpu2, 0), Error);
   EXPECT_THROW(MakeNpuTilingPlan(128, 128, NpuGeneration::kNpu2, kNpuMaxTokensPerDispatch + 1), Error);
-  // 64 tiles of 32 rows on each of 16 cores is npu1's ceiling, 32 cores npu2's.
-  EXPECT_NO_THROW(MakeNpuTilingPlan(64 * 32 * 16, 128, NpuGeneration::kNpu1));
-  EXPECT_THROW(MakeNpuTilingPlan(64 * 32 * 16 + 1, 128, NpuGeneration::kNpu1), Error);
-  EXPECT_NO_THROW(MakeNpuTilingPlan(64 * 32 * 32, 128, NpuGeneration::kNpu2));
-  EXPECT_THROW(MakeNpuTilingPlan(64 * 32 * 32 + 1, 128, NpuGeneration::kNpu2), Error);
+  // 64 tiles of 32 rows on each of 14 cores is npu1's ceiling, 30 cores npu2's.
+  EXPECT_NO_THROW(MakeNpuTilingPlan(64 * 32 * 14, 128, NpuGeneration::kNpu1));
+  EXPECT_THROW(MakeNpuTilingPlan(64 * 32 * 14 + 1, 128, NpuGeneration::kNpu1), Error);
+  EXPECT_NO_THROW(MakeNpuTilingPlan(64 * 32 * 30, 128, NpuGeneration::kNpu2));
+  EXPECT_THROW(MakeNpuTilingPlan(64 * 32 * 30 + 1, 128, NpuGeneration::kNpu2), Error);
 }
 
 }  // namespace

@@ -8,23 +8,24 @@ namespace bitnet {
 
 int64_t NpuTileOffset(const NpuTilingPlan& plan, int64_t column, int64_t tile, int64_t chunk, int64_t core) {
   const int64_t tb = NpuTilingPlan::tile_bytes();
-  return column * plan.weight_bytes_per_column() +
-         ((tile * plan.k_chunks + chunk) * plan.cores_per_column + core) * tb;
+  return plan.ColumnWeightOffset(column) +
+         ((tile * plan.k_chunks + chunk) * NpuTilingPlan::CoresInColumn(column) + core) * tb;
 }
 
 namespace {
 
-// Calls fn(row, tile_byte_base) for every padded row: tile_byte_base is the
-// byte of that row in quad 0 of chunk 0; chunk c adds c * chunk_stride.
+// Calls fn(row, tile_byte_base, cores_in_column) for every padded row:
+// tile_byte_base is the byte of that row in quad 0 of chunk 0; chunk c adds
+// c * cores_in_column * tile_bytes.
 template <typename Fn>
 void ForEachPaddedRow(const NpuTilingPlan& plan, Fn fn) {
   for (int64_t column = 0; column < plan.columns; ++column)
-    for (int64_t core = 0; core < plan.cores_per_column; ++core)
+    for (int64_t core = 0; core < NpuTilingPlan::CoresInColumn(column); ++core)
       for (int64_t tile = 0; tile < plan.tiles_per_core; ++tile)
         for (int64_t i = 0; i < NpuTilingPlan::kTileRows; ++i) {
-          const int64_t row = column * plan.rows_per_column() + core * plan.rows_per_core +
+          const int64_t row = plan.ColumnFirstRow(column) + core * plan.rows_per_core +
                               tile * NpuTilingPlan::kTileRows + i;
-          fn(row, NpuTileOffset(plan, column, tile, 0, core) + i);
+          fn(row, NpuTileOffset(plan, column, tile, 0, core) + i, NpuTilingPlan::CoresInColumn(column));
         }
 }
 
@@ -36,9 +37,9 @@ std::vector<uint8_t> PackForNpu(const TernaryMatrixView& w, const NpuTilingPlan&
             plan.ShapeName());
   // Every byte starts as four codes 1 (weight 0), so padding needs no pass.
   std::vector<uint8_t> out(static_cast<size_t>(plan.weight_bytes()), 0x55);
-  const int64_t chunk_stride = plan.cores_per_column * NpuTilingPlan::tile_bytes();
   std::vector<int8_t> row_values(static_cast<size_t>(w.cols_padded));
-  ForEachPaddedRow(plan, [&](int64_t row, int64_t base) {
+  ForEachPaddedRow(plan, [&](int64_t row, int64_t base, int64_t cores_here) {
+    const int64_t chunk_stride = cores_here * NpuTilingPlan::tile_bytes();
     if (row >= w.rows) return;
     // Row r of the CPU layout, unpacked once (blocks of 128: byte b -> b, b+32, b+64, b+96).
     const uint8_t* src = w.row(row);
@@ -66,8 +67,8 @@ std::vector<int8_t> UnpackFromNpu(const std::vector<uint8_t>& packed, const NpuT
             std::to_string(plan.weight_bytes()));
   const int64_t k_padded = plan.k_padded;
   std::vector<int8_t> w(static_cast<size_t>(plan.rows_padded() * k_padded));
-  const int64_t chunk_stride = plan.cores_per_column * NpuTilingPlan::tile_bytes();
-  ForEachPaddedRow(plan, [&](int64_t row, int64_t base) {
+  ForEachPaddedRow(plan, [&](int64_t row, int64_t base, int64_t cores_here) {
+    const int64_t chunk_stride = cores_here * NpuTilingPlan::tile_bytes();
     for (int64_t k = 0; k < k_padded; k += 4) {
       const int64_t chunk = k / NpuTilingPlan::kKChunk;
       const int64_t quad = (k % NpuTilingPlan::kKChunk) / 4;

@@ -1,6 +1,7 @@
 // The DDR weight buffer the NPU design streams, owned by one pair of
 // functions. Order (matching NpuTilingPlan::WeightTap): column, then row tile
-// t, then K chunk, then core, then the tile itself. A tile is kTileRows x
+// t, then K chunk, then core of the column (2 in column 0, else 4), then the
+// tile itself. A tile is kTileRows x
 // kKChunk weights as kKChunk/4 column quads of kTileRows bytes: byte i of quad
 // q holds the codes u = w + 1 of W[row i][4q + j] in bits 2j+1..2j (j = 0..3),
 // so the core unpacks one 32-row weight vector per column with a shift and a

@@ -14,7 +14,8 @@ std::string NpuRtpName(int64_t column, int64_t core) {
   return "rtp_" + std::to_string(column) + "_" + std::to_string(core);
 }
 std::string NpuBarrierName(int64_t column, int64_t core) {
-  return "barrier" + std::to_string(column * NpuTilingPlan::kCoresPerColumn + core);
+  // The design creates one barrier per worker, in core order.
+  return "barrier" + std::to_string(NpuTilingPlan::FirstCoreOfColumn(column) + core);
 }
 
 NpuRuntimeSequence MakeNpuRuntimeSequence(const NpuTilingPlan& plan) {
@@ -28,7 +29,7 @@ NpuRuntimeSequence MakeNpuRuntimeSequence(const NpuTilingPlan& plan) {
   };
   // Counts first, then the barriers: a core must never read a stale count.
   for (int64_t c = 0; c < plan.columns; ++c)
-    for (int64_t p = 0; p < plan.cores_per_column; ++p)
+    for (int64_t p = 0; p < NpuTilingPlan::CoresInColumn(c); ++p)
       for (int64_t slot = 0; slot < kNpuRtpLen; ++slot) {
         NpuSeqOp& w = op(NpuSeqOp::Kind::kWriteRtp);
         w.target = NpuRtpName(c, p);
@@ -39,7 +40,7 @@ NpuRuntimeSequence MakeNpuRuntimeSequence(const NpuTilingPlan& plan) {
                                           : 0;
       }
   for (int64_t c = 0; c < plan.columns; ++c)
-    for (int64_t p = 0; p < plan.cores_per_column; ++p) {
+    for (int64_t p = 0; p < NpuTilingPlan::CoresInColumn(c); ++p) {
       NpuSeqOp& b = op(NpuSeqOp::Kind::kSetBarrier);
       b.target = NpuBarrierName(c, p);
       b.value = 1;

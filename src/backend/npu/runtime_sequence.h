@@ -40,7 +40,7 @@ std::string NpuWeightFifoName(int64_t column, int64_t channel);  // w_l3l2_<c>_<
 std::string NpuResultFifoName(int64_t column);                   // y_l2l3_<c>
 inline constexpr const char* kNpuActivationFifo = "x_l3l1";
 std::string NpuRtpName(int64_t column, int64_t core);            // rtp_<c>_<p>
-std::string NpuBarrierName(int64_t column, int64_t core);        // barrier<4c + p>
+std::string NpuBarrierName(int64_t column, int64_t core);        // barrier<global core index>
 // Runtime parameter slots (int32) each core reads, as in the design script.
 inline constexpr int64_t kNpuRtpTiles = 0, kNpuRtpKChunks = 1, kNpuRtpTokens = 2, kNpuRtpLen = 4;
 

@@ -37,11 +37,11 @@ NpuTilingPlan MakeNpuTilingPlan(int64_t rows, int64_t cols, NpuGeneration genera
   plan.tokens = tokens;
   plan.k_padded = CeilDiv(cols, NpuTilingPlan::kKChunk) * NpuTilingPlan::kKChunk;
   plan.k_chunks = plan.k_padded / NpuTilingPlan::kKChunk;
-  // Every column and core, always: decode is DDR-bound, so every shim channel
-  // should stream, and one core program needs one fifo topology. Rows pad to
-  // columns x 4 cores x 32.
+  // Every column, always: decode is DDR-bound, so every shim channel should
+  // stream, and one core program needs one fifo topology. Every core gets the
+  // same row tiles (they all consume the one broadcast activation stream), so
+  // rows pad to cores x 32.
   plan.columns = ColumnsOf(generation);
-  plan.cores_per_column = NpuTilingPlan::kCoresPerColumn;
   plan.tiles_per_core = CeilDiv(rows, plan.cores() * NpuTilingPlan::kTileRows);
   plan.rows_per_core = plan.tiles_per_core * NpuTilingPlan::kTileRows;
   Check(plan.tiles_per_core <= kShimRepeatMax, where,
@@ -60,15 +60,15 @@ NpuTilingPlan MakeNpuTilingPlan(int64_t rows, int64_t cols, NpuGeneration genera
 
 // Weights for one shim channel, in the order its fifo consumes them: row tile,
 // then K chunk, then core (the mem tile splits each object by core). The
-// column's block is laid out per (tile, chunk, core of 4), so a two-channel
-// column's channel h walks cores 2h, 2h + 1 of every (tile, chunk).
+// column's block is laid out per (tile, chunk, core of the column), so
+// channel h walks cores 2h, 2h + 1 of every (tile, chunk).
 NpuTap NpuTilingPlan::WeightTap(int64_t column, int64_t channel) const {
   const int64_t tb = tile_bytes();
-  const int64_t per_channel = cores_per_column / WeightChannels(column);
+  const int64_t cores_here = CoresInColumn(column);
   NpuTap tap;
-  tap.offset = column * weight_bytes_per_column() + channel * per_channel * tb;
-  tap.sizes = {tiles_per_core, k_chunks, per_channel, tb};
-  tap.strides = {k_chunks * cores_per_column * tb, cores_per_column * tb, tb, 1};
+  tap.offset = ColumnWeightOffset(column) + channel * kCoresPerChannel * tb;
+  tap.sizes = {tiles_per_core, k_chunks, kCoresPerChannel, tb};
+  tap.strides = {k_chunks * cores_here * tb, cores_here * tb, tb, 1};
   return tap;
 }
 
@@ -87,8 +87,8 @@ NpuTap NpuTilingPlan::XTap() const {
 // mem tile), per token, kTileRows values.
 NpuTap NpuTilingPlan::YTap(int64_t column) const {
   NpuTap tap;
-  tap.offset = column * rows_per_column() * 4;
-  tap.sizes = {tiles_per_core, cores_per_column, kMaxTokens, kTileRows * 4};
+  tap.offset = ColumnFirstRow(column) * 4;
+  tap.sizes = {tiles_per_core, CoresInColumn(column), kMaxTokens, kTileRows * 4};
   tap.strides = {kTileRows * 4, rows_per_core * 4, rows_padded() * 4, 1};
   return tap;
 }
@@ -125,7 +125,7 @@ std::string NpuTilingPlan::ToJson() const {
       {"tile_rows", kTileRows},
       {"k_chunk", kKChunk},
       {"columns", columns},
-      {"cores_per_column", cores_per_column},
+      {"cores", cores()},
       {"rows_per_core", rows_per_core},
       {"tiles_per_core", tiles_per_core},
       {"k_chunks", k_chunks},

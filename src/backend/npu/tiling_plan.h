@@ -3,8 +3,10 @@
 // (runtime_sequence.h), the XRT runtime and, through the JSON written by
 // bitnet-npu-plan, the IRON design script.
 //
-// One core program (one PDI) serves every shape: every column and all four
-// cores of each column are always used, the fifo objects have fixed sizes
+// One core program (one PDI) serves every shape: every column is always used,
+// with four cores, except column 0 with two (its shim's second channel carries
+// the activations, so each weight channel feeds exactly two cores and no
+// channel carries more than another). The fifo objects have fixed sizes
 // (one 32 x 256 weight tile, a [kMaxTokens][256] activation chunk, a
 // [kMaxTokens][32] result tile), and the per-shape loop counts (row tiles per
 // core, K chunks, tokens) reach the cores as runtime parameters written by the
@@ -36,7 +38,8 @@ struct NpuTilingPlan {
   // Design constants (also in npu/kernels/w2a8_tile.h and the design script).
   static constexpr int64_t kTileRows = 32;   // rows per kernel call = lanes of one acc32 vector
   static constexpr int64_t kKChunk = 256;    // weights per row per kernel call
-  static constexpr int64_t kCoresPerColumn = 4;  // compute rows 2-5, all used for every shape
+  static constexpr int64_t kCoresPerColumn = 4;  // compute rows 2-5
+  static constexpr int64_t kCoresPerChannel = 2;  // cores one shim weight channel feeds
   static constexpr int64_t kMaxTokens = kNpuMaxTokensPerDispatch;  // activation/result objects hold this many
   static constexpr int64_t kL1Budget = 60 * 1024;  // of 64 KiB, the rest is stack
 
@@ -47,14 +50,18 @@ struct NpuTilingPlan {
   int64_t tokens = 1;        // tokens this dispatch computes (runtime parameter, <= kMaxTokens)
 
   int64_t columns = 0;           // array columns: all of the generation's
-  int64_t cores_per_column = kCoresPerColumn;
-  int64_t rows_per_core = 0;     // multiple of kTileRows
+  int64_t rows_per_core = 0;     // multiple of kTileRows, the same for every core
   int64_t tiles_per_core = 0;    // rows_per_core / kTileRows (runtime parameter)
   int64_t k_chunks = 0;          // k_padded / kKChunk (runtime parameter)
 
-  int64_t cores() const { return columns * cores_per_column; }
+  // Column 0 has two working cores, the others four; cores are numbered
+  // column by column, and core g owns rows [g * rows_per_core, ...).
+  static constexpr int64_t CoresInColumn(int64_t column) { return column == 0 ? 2 : kCoresPerColumn; }
+  static constexpr int64_t FirstCoreOfColumn(int64_t column) { return column == 0 ? 0 : 2 + 4 * (column - 1); }
+  int64_t cores() const { return FirstCoreOfColumn(columns); }
   int64_t rows_padded() const { return cores() * rows_per_core; }
-  int64_t rows_per_column() const { return cores_per_column * rows_per_core; }
+  int64_t ColumnRows(int64_t column) const { return CoresInColumn(column) * rows_per_core; }
+  int64_t ColumnFirstRow(int64_t column) const { return FirstCoreOfColumn(column) * rows_per_core; }
   // Bytes of one weight tile (kTileRows x kKChunk at 2 bits).
   static constexpr int64_t tile_bytes() { return kTileRows * kKChunk / 4; }
   static constexpr int64_t x_object_bytes() { return kMaxTokens * kKChunk; }      // int8 [kMaxTokens][kKChunk]
@@ -62,7 +69,8 @@ struct NpuTilingPlan {
   // Kernel calls per core per dispatch.
   int64_t steps_per_core() const { return tiles_per_core * k_chunks; }
   int64_t weight_bytes() const { return rows_padded() * k_padded / 4; }
-  int64_t weight_bytes_per_column() const { return weight_bytes() / columns; }
+  int64_t ColumnWeightOffset(int64_t column) const { return ColumnFirstRow(column) * k_padded / 4; }
+  int64_t ColumnWeightBytes(int64_t column) const { return ColumnRows(column) * k_padded / 4; }
   // The DDR activation and result buffers always hold kMaxTokens tokens (the
   // objects have fixed sizes); tokens past `tokens` are zero in x and not
   // computed in y.
@@ -72,9 +80,9 @@ struct NpuTilingPlan {
   static constexpr int64_t l1_bytes() { return 2 * tile_bytes() + 2 * x_object_bytes() + 2 * y_object_bytes(); }
 
   // Weight channels of a column's shim: column 0's second MM2S channel carries
-  // the activations (broadcast to every core), so it has one; the others two,
-  // channel h feeding cores 2h and 2h + 1.
-  int64_t WeightChannels(int64_t column) const { return column == 0 ? 1 : 2; }
+  // the activations (broadcast to every core), so it has one; the others two.
+  // Channel h feeds the column's cores 2h and 2h + 1.
+  static constexpr int64_t WeightChannels(int64_t column) { return CoresInColumn(column) / kCoresPerChannel; }
   // Shim DMA patterns, in the order the runtime sequence issues them.
   NpuTap WeightTap(int64_t column, int64_t channel) const;
   NpuTap XTap() const;                     // activations: shim (0,0) to all cores
