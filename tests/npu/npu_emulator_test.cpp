@@ -193,3 +193,54 @@ TEST(NpuAieShim, ToVectorRoundsAndSaturatesPerTheModeRegisters) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// Counts how the backend submits dispatches; computes through the emulator.
+class CountingExecutor final : public NpuExecutor {
+ public:
+  CountingExecutor() : emu_(MakeNpuEmulator(NpuGeneration::kNpu1, nullptr)) {}
+  std::string Name() const override { return "npu (counting)"; }
+  NpuGeneration generation() const override { return NpuGeneration::kNpu1; }
+  bool CanRun(const NpuTilingPlan&, std::string*) const override { return true; }
+  int AddMatrix(const NpuTilingPlan& p, std::vector<uint8_t> w) override { return emu_->AddMatrix(p, std::move(w)); }
+  void Run(int m, const NpuTilingPlan& p, const int8_t* x, int32_t* y) override {
+    ++runs;
+    emu_->Run(m, p, x, y);
+  }
+  void RunBatch(int m, const NpuTilingPlan& p, int count, const int8_t* x, int32_t* y) override {
+    batches.push_back(count);
+    for (int i = 0; i < count; ++i) emu_->Run(m, p, x + i * p.x_bytes(), y + i * (p.y_bytes() / 4));
+  }
+  int runs = 0;
+  std::vector<int> batches;
+
+ private:
+  std::unique_ptr<NpuExecutor> emu_;
+};
+
+// A long prefill goes out as one batch of full 4-token dispatches plus one
+// dispatch for the rest, and stays bit-exact.
+TEST(NpuBackendBatches, LongPrefillIsOneBatchPlusTheRemainder) {
+  auto exec = std::make_unique<CountingExecutor>();
+  CountingExecutor* counter = exec.get();
+  auto backend = MakeNpuBackend(std::move(exec), nullptr);
+  const auto m = npu_test::MakeRandomTernary(100, 300, 3);
+  const int h = backend->Upload(m.view);
+  for (int n : {18, 16, 1}) {
+    counter->runs = 0;
+    counter->batches.clear();
+    std::vector<int32_t> sums;
+    const auto x = npu_test::MakeActivations(n, 300, m.view.cols_padded, 40u + static_cast<uint32_t>(n), &sums);
+    std::vector<int32_t> want(static_cast<size_t>(n * 100)), got(want.size(), 0);
+    ScalarW2A8Kernels().mat_mul(m.view, 0, 100, x.data(), sums.data(), n, want.data(), 100);
+    backend->MatMul(h, x.data(), sums.data(), n, got.data());
+    EXPECT_EQ(got, want) << n << " tokens";
+    EXPECT_EQ(counter->batches, n >= 4 ? std::vector<int>{n / 4} : std::vector<int>{}) << n << " tokens";
+    EXPECT_EQ(counter->runs, n % 4 ? 1 : 0) << n << " tokens";
+  }
+}
+
+}  // namespace
+}  // namespace bitnet

@@ -25,6 +25,13 @@ class NpuExecutor {
   // which the first plan.tokens rows are computed. `plan` must have the
   // matrix's layout (only tokens may differ from the plan given to AddMatrix).
   virtual void Run(int matrix, const NpuTilingPlan& plan, const int8_t* x, int32_t* y) = 0;
+  // `count` dispatches of the same matrix and plan (a long prefill): x holds
+  // count activation buffers back to back, y count result buffers. A runtime
+  // that can submit them together overrides this (XRT: one xrt::runlist, one
+  // host round trip instead of count); by default they run one by one.
+  virtual void RunBatch(int matrix, const NpuTilingPlan& plan, int count, const int8_t* x, int32_t* y) {
+    for (int i = 0; i < count; ++i) Run(matrix, plan, x + i * plan.x_bytes(), y + i * (plan.y_bytes() / 4));
+  }
 };
 
 }  // namespace bitnet
