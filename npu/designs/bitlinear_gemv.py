@@ -78,8 +78,10 @@ def taps(plan):
         for h in range(weight_channels(col)):
             w[(col, h)] = tap(base + h * CORES_PER_CHANNEL * tb, [tiles, k_chunks, CORES_PER_CHANNEL, tb],
                               [k_chunks * n * tb, n * tb, tb, 1])
-    # Every row tile needs all K chunks again (stride-0 repeat), read once for the whole array.
-    x = tap(0, [tiles, k_chunks, max_tokens, k_chunk], [0, k_chunk, k_padded, 1])
+    # Every row tile needs all K chunks again (stride-0 repeat), read once for
+    # the whole array; the host packed x chunk by chunk in the kernel's order.
+    x_obj = max_tokens * k_chunk
+    x = tap(0, [tiles, k_chunks, 1, x_obj], [0, x_obj, 0, 1])
     y = {col: tap(first_core(col) * rows_per_core * 4, [tiles, cores_in_column(col), max_tokens, tile_rows * 4],
                   [tile_rows * 4, rows_per_core * 4, rows_padded * 4, 1])
          for col in range(columns)}

@@ -7,12 +7,13 @@
 // memory per core (double-buffered, see NpuTilingPlan::l1_bytes): 2 x 2 KiB
 // weights + 2 x 1 KiB activations + 2 x 512 B results, far under the 64 KiB L1.
 //
-// Status: written against the AIE API; NOT compiled with Peano or xchesscc and
-// NOT run on hardware (no toolchain or NPU where it was written). The
-// unpacking is mask-only (no vector shifts, which Peano was reported to fail
-// to legalize on AIE2P). Unverified: that aie_api accepts mac() of uint8
-// lanes with an int16 scalar under acc32 on both AIE2 and AIE2P; if not,
-// widen the masked codes to int16 (aie::unpack) first.
+// Status: written against the AIE API; NOT compiled with Peano and NOT run on
+// hardware (no toolchain or NPU where it was written). The arithmetic is
+// int8 x uint8 aie::mmul<4, 8, 8> with mask-only unpacking (no vector
+// shifts, which Peano was reported to fail to legalize on AIE2P).
+// Unverified: that aie_api provides the int8 x uint8 4x8x8 mode with acc32
+// on AIE2 as it documents for AIE2P (aie2p/mmul_8_8.hpp); if not, B could be
+// int8 with the j = 3 mask shifted down by 2 once per block.
 #include <stdint.h>
 
 #include "w2a8_tile.h"

@@ -88,34 +88,58 @@ TEST(NpuEmulator, RejectsAWeightBufferOfTheWrongSize) {
 }
 
 // The tile kernel accumulates into c (the design zeroes c once per row tile
-// and calls it once per K chunk) for every token count the designs use.
-template <int kTokens>
-void CheckTileKernel() {
+// and calls it once per K chunk) for every live token count, and leaves the
+// tokens past it untouched.
+void CheckTileKernel(int tokens) {
   alignas(64) uint8_t w[bitnet_npu::kTileRows * bitnet_npu::kKChunk / 4];
-  alignas(64) int8_t x[kTokens * bitnet_npu::kKChunk];
-  alignas(64) int32_t c[kTokens * bitnet_npu::kTileRows];
-  std::mt19937 rng(kTokens);
+  alignas(64) int8_t x[bitnet_npu::kMaxTokens * bitnet_npu::kKChunk];
+  alignas(64) int32_t c[bitnet_npu::kMaxTokens * bitnet_npu::kTileRows];
+  std::mt19937 rng(static_cast<uint32_t>(tokens));
   for (auto& b : w) {
     b = 0;
     for (int j = 0; j < 4; ++j) b |= static_cast<uint8_t>((rng() % 3) << (2 * j));
   }
   for (auto& v : x) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
   for (auto& v : c) v = static_cast<int32_t>(rng() % 2001) - 1000;
-  std::vector<int32_t> want(c, c + kTokens * bitnet_npu::kTileRows);
-  for (int t = 0; t < kTokens; ++t)
+  std::vector<int32_t> want(c, c + bitnet_npu::kMaxTokens * bitnet_npu::kTileRows);
+  for (int t = 0; t < tokens; ++t)
     for (int i = 0; i < bitnet_npu::kTileRows; ++i)
       for (int k = 0; k < bitnet_npu::kKChunk; ++k) {
-        const int code = (w[(k / 4) * 32 + i] >> (2 * (k % 4))) & 3;
-        want[static_cast<size_t>(t * 32 + i)] += (code - 1) * x[t * bitnet_npu::kKChunk + k];
+        const int code = (w[bitnet_npu::TileByte(i, k / 4)] >> (2 * (k % 4))) & 3;
+        want[static_cast<size_t>(t * 32 + i)] += (code - 1) * x[bitnet_npu::XByte(t, k)];
       }
-  bitnet_npu::W2A8TileMac<kTokens>(w, x, c);
-  for (int i = 0; i < kTokens * bitnet_npu::kTileRows; ++i) ASSERT_EQ(c[i], want[static_cast<size_t>(i)]) << i;
+  ASSERT_TRUE(bitnet_npu::W2A8TileMacTokens(w, x, c, tokens));
+  for (int i = 0; i < bitnet_npu::kMaxTokens * bitnet_npu::kTileRows; ++i) ASSERT_EQ(c[i], want[static_cast<size_t>(i)]) << i;
 }
 
 TEST(NpuTileKernel, AccumulatesExactlyForOneToFourTokens) {
-  CheckTileKernel<1>();
-  CheckTileKernel<2>();
-  CheckTileKernel<4>();
+  for (int tokens = 1; tokens <= 4; ++tokens) CheckTileKernel(tokens);
+  alignas(64) uint8_t w[2048] = {};
+  alignas(64) int8_t x[1024] = {};
+  alignas(64) int32_t c[128] = {};
+  EXPECT_FALSE(bitnet_npu::W2A8TileMacTokens(w, x, c, 0));
+  EXPECT_FALSE(bitnet_npu::W2A8TileMacTokens(w, x, c, 5));
+}
+
+// The shim's mmul: C (M x N) = A (M x K, row-major) . B (K x N, row-major),
+// mac adds; checked against a plain triple loop with int8 x uint8 extremes.
+TEST(NpuAieShim, MmulIsTheBlockedMatrixProduct) {
+  aie::vector<int8_t, 32> a;
+  aie::vector<uint8_t, 64> b;
+  std::mt19937 rng(3);
+  for (unsigned i = 0; i < 32; ++i) a.set(static_cast<int8_t>(i == 0 ? -128 : static_cast<int>(rng() % 256) - 128), i);
+  for (unsigned i = 0; i < 64; ++i) b.set(static_cast<uint8_t>(i == 0 ? 255 : rng() % 256), i);
+  aie::mmul<4, 8, 8, int8_t, uint8_t, acc32> m;
+  m.mul(a, b);
+  m.mac(a, b);
+  const auto c = m.to_vector<int32_t>(1);  // (2 A.B) >> 1, exact
+  for (int r = 0; r < 4; ++r)
+    for (int n = 0; n < 8; ++n) {
+      int32_t want = 0;
+      for (int k = 0; k < 8; ++k) want += a.get(static_cast<unsigned>(r * 8 + k)) * b.get(static_cast<unsigned>(k * 8 + n));
+      ASSERT_EQ(c.get(static_cast<unsigned>(r * 8 + n)), want) << r << "," << n;
+    }
+  EXPECT_EQ(c.extract<8>(2).get(3), c.get(19));
 }
 
 TEST(NpuTileKernel, ShimRejectsMisalignedVectorLoads) {

@@ -80,9 +80,8 @@ TEST(NpuIronRecord, RecordedRuntimeSequenceRunsBitExact) {
   ScalarW2A8Kernels().mat_mul(m.view, 0, c.rows, x.data(), sums.data(), static_cast<int>(c.tokens), want.data(), c.rows);
 
   std::vector<uint8_t> w = PackForNpu(m.view, plan);
-  std::vector<int8_t> x_ddr(static_cast<size_t>(plan.x_bytes()), 0);
-  for (int64_t t = 0; t < c.tokens; ++t)
-    std::copy_n(x.data() + t * m.view.cols_padded, m.view.cols_padded, x_ddr.data() + t * plan.k_padded);
+  std::vector<int8_t> x_ddr(static_cast<size_t>(plan.x_bytes()));
+  PackActivationsForNpu(x.data(), static_cast<int>(c.tokens), m.view.cols_padded, plan, x_ddr.data());
   std::vector<int32_t> y(static_cast<size_t>(plan.y_bytes() / 4), -7);
   const NpuDdrArg args[3] = {{w.data(), w.size()},
                              {reinterpret_cast<uint8_t*>(x_ddr.data()), x_ddr.size()},

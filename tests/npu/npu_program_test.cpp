@@ -31,8 +31,7 @@ struct Dispatch {
   Dispatch() {
     std::vector<int32_t> sums;
     const auto xs = npu_test::MakeActivations(2, 300, m.view.cols_padded, 12, &sums);
-    for (int t = 0; t < 2; ++t)
-      std::copy_n(xs.data() + t * m.view.cols_padded, m.view.cols_padded, x.data() + t * plan.k_padded);
+    PackActivationsForNpu(xs.data(), 2, m.view.cols_padded, plan, x.data());
     want.resize(static_cast<size_t>(2 * plan.rows));
     ScalarW2A8Kernels().mat_mul(m.view, 0, plan.rows, xs.data(), sums.data(), 2, want.data(), plan.rows);
   }

@@ -106,14 +106,16 @@ class NpuBackend final : public Backend {
   }
 
   // The DDR activation buffers of `count` dispatches from token t0 on (of n):
-  // each [kMaxTokens][k_padded], zero past the live tokens and the columns.
+  // PackActivationsForNpu's layout, zero past the live tokens and the columns.
   void Stage(const NpuMatrix& m, const NpuTilingPlan& plan, const int8_t* x, int n, int t0, int count) {
     x_ddr_.assign(static_cast<size_t>(count * plan.x_bytes()), 0);
     y_ddr_.resize(static_cast<size_t>(count * (plan.y_bytes() / 4)));
-    for (int64_t d = 0; d < count; ++d)
-      for (int64_t t = 0; t < plan.tokens && t0 + d * plan.tokens + t < n; ++t)
-        std::memcpy(x_ddr_.data() + d * plan.x_bytes() + t * plan.k_padded,
-                    x + (t0 + d * plan.tokens + t) * m.view.cols_padded, static_cast<size_t>(m.view.cols_padded));
+    for (int64_t d = 0; d < count; ++d) {
+      const int64_t first = t0 + d * plan.tokens;
+      const int live = static_cast<int>(std::min<int64_t>(plan.tokens, n - first));
+      PackActivationsForNpu(x + first * m.view.cols_padded, live, m.view.cols_padded, plan,
+                            x_ddr_.data() + d * plan.x_bytes());
+    }
   }
 
   // The live rows of those dispatches' results into y [n][rows].

@@ -73,13 +73,14 @@ NpuTap NpuTilingPlan::WeightTap(int64_t column, int64_t channel) const {
 }
 
 // The activation stream, broadcast to every core: for each row tile, all K
-// chunks again, each chunk [kMaxTokens][kKChunk]. The repeat is the outer dim;
-// it is re-read from DDR per row tile but only once for the whole array.
+// chunks again, each chunk one object (the host packed x chunk by chunk,
+// PackActivationsForNpu). The repeat is the outer dim; it is re-read from
+// DDR per row tile but only once for the whole array.
 NpuTap NpuTilingPlan::XTap() const {
   NpuTap tap;
   tap.offset = 0;
-  tap.sizes = {tiles_per_core, k_chunks, kMaxTokens, kKChunk};
-  tap.strides = {0, kKChunk, k_padded, 1};
+  tap.sizes = {tiles_per_core, k_chunks, 1, x_object_bytes()};
+  tap.strides = {0, x_object_bytes(), 0, 1};
   return tap;
 }
 
