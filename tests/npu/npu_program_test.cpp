@@ -127,6 +127,8 @@ TEST(NpuProgram, RejectsMalformedRecordingsNamingTheField) {
   ExpectError(d, nullptr, [](json& r) { r["config"]["workers"][0]["body"][1]["body"][1]["kernel"] = "nope"; },
               "calls kernel 'nope'");
   ExpectError(d, nullptr, [](json& r) { r.erase("config"); }, "'config'");
+  ExpectError(d, nullptr, [](json& r) { r["config"]["buffers"][0]["rtp"] = 1; }, "'rtp' is not a boolean");
+  ExpectError(d, nullptr, [](json& r) { r["config"]["workers"][0]["inputs"][0] = 7; }, "is not a name");
 }
 
 TEST(NpuProgram, RejectsMalformedRuntimeSequencesNamingTheField) {
@@ -137,6 +139,10 @@ TEST(NpuProgram, RejectsMalformedRuntimeSequencesNamingTheField) {
   EXPECT_THROW(ParseNpuRuntimeSequence(bad), Error);
   bad = rt;
   bad["ops"].back() = json{{"op", "teleport"}};
+  EXPECT_THROW(ParseNpuRuntimeSequence(bad), Error);
+  bad = rt;
+  for (json& op : bad["ops"])
+    if (op["op"] == "drain") op["wait"] = "yes";
   EXPECT_THROW(ParseNpuRuntimeSequence(bad), Error);
   // Round trip.
   EXPECT_EQ(NpuRuntimeSequenceToJson(ParseNpuRuntimeSequence(rt)), rt);

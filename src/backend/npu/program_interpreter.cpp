@@ -131,6 +131,16 @@ const json& Array(const json& j, const char* key, const std::string& where) {
   if (!v.is_array()) throw Error(where + ": field '" + key + "' is not an array");
   return v;
 }
+bool Bool(const json& j, const char* key, const std::string& where) {
+  const json& v = Field(j, key, where);
+  if (!v.is_boolean()) throw Error(where + ": field '" + key + "' is not a boolean");
+  return v.get<bool>();
+}
+std::string Name(const json& v, const std::string& where) {
+  if (!v.is_string()) throw Error(where + ": " + v.dump() + " is not a name");
+  return v.get<std::string>();
+}
+
 std::string TileName(const json& t) {
   if (!t.is_array() || t.size() != 2 || !t[0].is_number_integer() || !t[1].is_number_integer()) return "?";
   // Appended piecewise: GCC 12 reports a false -Wrestrict on "(" + std::string.
@@ -260,13 +270,16 @@ class Program final : public NpuProgram {
       b.name = Str(j, "name", "npu recording buffer");
       const std::string where = "npu recording buffer '" + b.name + "'";
       b.elems = Int(j, "elems", where);
-      b.rtp = Field(j, "rtp", where).get<bool>();
+      b.rtp = Bool(j, "rtp", where);
       const json& init = Field(j, "initial_value", where);
       b.initial.assign(static_cast<size_t>(b.elems), 0);
       if (!init.is_null()) {
         if (!init.is_array() || static_cast<int64_t>(init.size()) != b.elems)
           throw Error(where + ": initial_value does not have 'elems' entries");
-        for (size_t k = 0; k < init.size(); ++k) b.initial[k] = init[k].get<int64_t>();
+        for (size_t k = 0; k < init.size(); ++k) {
+          if (!init[k].is_number_integer()) throw Error(where + ": initial_value holds a non-integer");
+          b.initial[k] = init[k].get<int64_t>();
+        }
       }
       buffer_index_[b.name] = static_cast<int>(buffers_.size());
       buffers_.push_back(std::move(b));
@@ -286,18 +299,18 @@ class Program final : public NpuProgram {
     const std::string where = "npu recording worker " + w.tile;
     const int self = static_cast<int>(workers_.size());
     for (const json& n : Array(j, "inputs", where)) {
-      w.inputs.push_back(FifoIndex(n.get<std::string>(), where));
+      w.inputs.push_back(FifoIndex(Name(n, where), where));
       ++fifos_[static_cast<size_t>(w.inputs.back())].worker_consumers;
     }
-    for (const json& n : Array(j, "outputs", where)) w.outputs.push_back(FifoIndex(n.get<std::string>(), where));
+    for (const json& n : Array(j, "outputs", where)) w.outputs.push_back(FifoIndex(Name(n, where), where));
     for (const json& n : Array(j, "buffers", where)) {
-      auto it = buffer_index_.find(n.get<std::string>());
+      auto it = buffer_index_.find(Name(n, where));
       if (it == buffer_index_.end()) throw Error(where + ": unknown buffer " + n.dump());
       w.buffers.push_back(it->second);
       buffers_[static_cast<size_t>(it->second)].worker = self;
     }
     for (const json& n : Array(j, "barriers", where)) {
-      auto it = barrier_index_.find(n.get<std::string>());
+      auto it = barrier_index_.find(Name(n, where));
       if (it == barrier_index_.end()) throw Error(where + ": unknown barrier " + n.dump());
       w.barriers.push_back(it->second);
       barriers_[static_cast<size_t>(it->second)].worker = self;
@@ -423,6 +436,7 @@ class Program final : public NpuProgram {
         Check(it != buffer_index_.end(), "npu dispatch", "runtime sequence writes unknown buffer '" + op.target + "'");
         const RtpBuffer& b = buffers_[static_cast<size_t>(it->second)];
         Check(b.rtp, "npu dispatch", "buffer '" + op.target + "' is not a runtime parameter");
+        Check(b.worker >= 0, "npu dispatch", "buffer '" + op.target + "' belongs to no worker");
         Check(op.index >= 0 && op.index < b.elems, "npu dispatch", "write outside buffer '" + op.target + "'");
         for (int bar : workers_.at(static_cast<size_t>(b.worker)).barriers)
           Check(!st->barrier_set[static_cast<size_t>(bar)], "npu dispatch",
@@ -675,7 +689,11 @@ class Program final : public NpuProgram {
 }  // namespace
 
 std::shared_ptr<const NpuProgram> NpuProgram::FromRecording(const nlohmann::json& recorded) {
-  return std::make_shared<Program>(recorded);
+  try {
+    return std::make_shared<Program>(recorded);
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong type the checks above missed
+    throw Error(std::string("npu recording: malformed value: ") + e.what());
+  }
 }
 
 }  // namespace bitnet

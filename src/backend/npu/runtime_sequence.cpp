@@ -190,8 +190,12 @@ NpuRuntimeSequence ParseNpuRuntimeSequence(const nlohmann::json& runtime) {
       }
       const nlohmann::json& tile = Field(o, "tile", at);
       if (!tile.is_array() || tile.size() != 2) throw Error(at + ": field 'tile' must be [column, row]");
+      if (!tile[0].is_number_integer() || !tile[1].is_number_integer())
+        throw Error(at + ": field 'tile' must hold integers");
       op.tile = {tile[0].get<int>(), tile[1].get<int>()};
-      op.wait = Field(o, "wait", at).get<bool>();
+      const nlohmann::json& wait = Field(o, "wait", at);
+      if (!wait.is_boolean()) throw Error(at + ": field 'wait' is not a boolean");
+      op.wait = wait.get<bool>();
     } else if (kind == "finish_task_group") {
       op.kind = NpuSeqOp::Kind::kFinishTaskGroup;
     } else {
