@@ -31,7 +31,7 @@ using nlohmann::json;
 constexpr int kCoreChannels = 2, kCoreBds = 16;
 constexpr int kMemChannels = 6, kMemBds = 48;
 constexpr int64_t kMemBytes = 512 * 1024;
-constexpr int kShimChannels = 2;
+constexpr int kShimChannels = 2, kShimBds = 16;
 
 struct Case { int64_t rows, cols, tokens; NpuGeneration gen; };
 const std::vector<Case> kCases = {
@@ -98,14 +98,16 @@ void CheckFitsTheHardware(const json& prog, NpuGeneration gen) {
   const int columns = gen == NpuGeneration::kNpu1 ? 4 : 8;
   const json& config = prog.at("config");
 
-  std::map<std::string, int> shim_mm2s, shim_s2mm;
+  std::map<std::string, int> shim_mm2s, shim_s2mm, shim_bds;
   for (const NpuSeqOp& op : ParseNpuRuntimeSequence(prog.at("runtime")).ops) {
     if (op.kind != NpuSeqOp::Kind::kFill && op.kind != NpuSeqOp::Kind::kDrain) continue;
     ValidateNpuTap(op.tap, op.target);
     EXPECT_EQ(op.tile[1], 0) << op.target << ": transfers start at a shim tile";
     const std::string key = std::to_string(op.tile[0]) + ",0";
     ++(op.kind == NpuSeqOp::Kind::kFill ? shim_mm2s : shim_s2mm)[key];
+    ++shim_bds[key];  // one BD per transfer: every pattern fits one 4-d BD
   }
+  for (auto& [tile, n] : shim_bds) EXPECT_LE(n, kShimBds) << "shim " << tile << " buffer descriptors";
   // Bandwidth: both MM2S channels of every column's shim stream (weights, and x on column 0).
   ASSERT_EQ(static_cast<int>(shim_mm2s.size()), columns);
   for (auto& [tile, n] : shim_mm2s) EXPECT_EQ(n, kShimChannels) << "shim " << tile << " MM2S";
