@@ -1,32 +1,40 @@
 #!/usr/bin/env python3
-"""IRON design for one BitNet BitLinear product on the Ryzen AI NPU.
+"""IRON design for BitLinear products on the Ryzen AI NPU: one core program for every shape.
 
     y[t][r] = sum_k W[r][k] * x[t][k]     (W ternary, 2-bit packed; x int8; y int32)
 
-The design takes its whole shape from the plan JSON that the C++ tool
-`bitnet-npu-plan` writes (src/backend/npu/tiling_plan.cpp is the single source
-of truth). This script derives the DMA patterns and loop counts from the
-plan's scalar fields on its own; `--dump-plan` prints them so a test
-(tests/npu/npu_plan_test.cpp) can check they equal the C++ ones.
+One PDI serves every matrix of the model. Everything the array is configured
+with -- fifos, their object sizes and depths, the workers and their loop
+structure, the kernels -- depends only on the device (its column count) and
+the design constants. What differs per shape lives in the runtime sequence,
+i.e. the instruction stream: the runtime parameters each core reads (row tiles
+per core, K chunks, tokens) and the shim DMA access patterns. The plan JSON
+comes from the C++ tool `bitnet-npu-plan` (src/backend/npu/tiling_plan.cpp);
+src/backend/npu/runtime_sequence.cpp emits the same runtime sequence, and
+tests/npu/npu_iron_record_test.cpp checks the two agree.
 
-Dataflow, per array column c (see docs/NPU.md for the picture):
-  shim(c,0) --W block of column c-->  mem tile(c,1) --split by core--> core(c,2+p)
-  shim(c,0) --x chunks (same for all columns)--> mem tile --broadcast--> all cores of c
-  core(c,2+p) --[tokens][32] int32 per row tile--> mem tile --join--> shim --> y
+Dataflow (docs/NPU.md has the picture):
+  shim(c,h) --weights of cores 2h, 2h+1 of column c--> mem tile(c,1) --split--> core(c,2+p)
+             (column 0: one weight channel, two cores)
+  shim(0,0) second channel --activation chunks--> broadcast to all cores
+  core(c,2+p) --[4][32] int32 per row tile--> mem tile(c,1) --join--> shim(c) --> y
 
-Each core: for each of its row tiles: zero C; for each K chunk: acquire one
-weight tile and one activation chunk, C += W_tile . x_chunk; release C.
+Each core: wait for the runtime parameters; for each of its row tiles: zero C;
+for each K chunk: acquire a weight tile and an activation chunk,
+C += W_tile . x_chunk for `tokens` tokens; release C.
 
-Status: written against the IRON API of mlir-aie (ObjectFifo, Worker,
-Runtime, Program); it has NOT been compiled with aiecc or run on an NPU.
-Pin one mlir-aie release when trying it (npu/README.md).
+Status: written against the IRON API of mlir-aie (ObjectFifo, Worker, Buffer
+with use_write_rtp, WorkerRuntimeBarrier, Runtime, Program); it has NOT been
+compiled with aiecc or run on an NPU. It does run, unmodified, against the
+recording stand-in npu/iron_record, whose recorded program the emulator executes.
 """
 import argparse
 import json
 import sys
 
-SHIM_INNER_MAX_WORDS = 1023
-SHIM_REPEAT_MAX = 64
+# Runtime parameter slots (int32) of each core; runtime_sequence.cpp writes the same.
+RTP_TILES, RTP_K_CHUNKS, RTP_TOKENS, RTP_LEN = 0, 1, 2, 4
+CORES_PER_CHANNEL = 2
 
 
 def load_plan(path):
@@ -34,70 +42,57 @@ def load_plan(path):
         return json.load(f)
 
 
-def derive(plan):
-    """DMA taps (bytes) and fifo object sizes, computed from the plan's scalars."""
+def weight_channels(col):
+    # Shim (0,0)'s second MM2S channel carries the activations.
+    return 1 if col == 0 else 2
+
+
+def cores_in_column(col):
+    # One weight channel feeds two cores, so no channel carries more than
+    # another: column 0 runs two cores, the others four.
+    return CORES_PER_CHANNEL * weight_channels(col)
+
+
+def first_core(col):
+    return sum(cores_in_column(c) for c in range(col))
+
+
+def taps(plan):
+    """Shim DMA patterns (bytes), computed from the plan's scalars."""
     tile_rows, k_chunk = plan["tile_rows"], plan["k_chunk"]
-    tokens, k_padded = plan["tokens"], plan["k_padded"]
-    columns, cpc = plan["columns"], plan["cores_per_column"]
-    tiles, k_chunks = plan["tiles_per_core"], plan["k_chunks"]
+    max_tokens, k_padded = plan["max_tokens"], plan["k_padded"]
+    columns, tiles, k_chunks = plan["columns"], plan["tiles_per_core"], plan["k_chunks"]
     rows_per_core = plan["rows_per_core"]
-    rows_padded = columns * cpc * rows_per_core
-    tile_bytes = tile_rows * k_chunk // 4
-    weight_bytes_per_column = rows_padded * k_padded // 4 // columns
+    rows_padded = first_core(columns) * rows_per_core
+    tb = tile_rows * k_chunk // 4
 
     def tap(offset, sizes, strides):
         return {"offset": offset, "sizes": sizes, "strides": strides}
 
-    # Weights: the host packed each column's block in consumption order
-    # (row tile, K chunk, core), so the pattern is a dense 4-d walk.
-    weight_taps = [
-        tap(c * weight_bytes_per_column,
-            [tiles, k_chunks, cpc, tile_bytes],
-            [k_chunks * cpc * tile_bytes, cpc * tile_bytes, tile_bytes, 1])
-        for c in range(columns)
-    ]
-    # Activations: every row tile needs all K chunks again (stride-0 repeat).
-    x_tap = tap(0, [tiles, k_chunks, tokens, k_chunk], [0, k_chunk, k_padded, 1])
-    # Results: row tile, core (joined in the mem tile), token, 32 int32.
-    y_taps = [
-        tap(c * cpc * rows_per_core * 4,
-            [tiles, cpc, tokens, tile_rows * 4],
-            [tile_rows * 4, rows_per_core * 4, rows_padded * 4, 1])
-        for c in range(columns)
-    ]
-    for t in weight_taps + y_taps + [x_tap]:
-        check_tap(t)
-    return {
-        "weight_taps": weight_taps,
-        "x_tap": x_tap,
-        "y_taps": y_taps,
-        "kernel_calls_per_core": tiles * k_chunks,
-        "weight_object_bytes": cpc * tile_bytes,
-        "x_object_bytes": tokens * k_chunk,
-        "y_object_bytes": cpc * tokens * tile_rows * 4,
-        "tile_bytes": tile_bytes,
-        "rows_padded": rows_padded,
-    }
+    # The host packed each column's block in consumption order (row tile, K
+    # chunk, core); channel h walks the column's cores 2h, 2h+1.
+    w = {}
+    for col in range(columns):
+        n = cores_in_column(col)
+        base = first_core(col) * rows_per_core * k_padded // 4
+        for h in range(weight_channels(col)):
+            w[(col, h)] = tap(base + h * CORES_PER_CHANNEL * tb, [tiles, k_chunks, CORES_PER_CHANNEL, tb],
+                              [k_chunks * n * tb, n * tb, tb, 1])
+    # Every row tile needs all K chunks again (stride-0 repeat), read once for
+    # the whole array; the host packed x chunk by chunk in the kernel's order.
+    x_obj = max_tokens * k_chunk
+    x = tap(0, [tiles, k_chunks, 1, x_obj], [0, x_obj, 0, 1])
+    y = {col: tap(first_core(col) * rows_per_core * 4, [tiles, cores_in_column(col), max_tokens, tile_rows * 4],
+                  [tile_rows * 4, rows_per_core * 4, rows_padded * 4, 1])
+         for col in range(columns)}
+    return w, x, y
 
 
-def check_tap(t):
-    sizes, strides = t["sizes"], t["strides"]
-    if t["offset"] % 4 or sizes[3] % 4 or strides[3] != 1:
-        raise ValueError(f"tap {t}: offsets and rows must be 4-byte multiples")
-    if sizes[3] // 4 > SHIM_INNER_MAX_WORDS:
-        raise ValueError(f"tap {t}: innermost size exceeds {SHIM_INNER_MAX_WORDS} words")
-    for d in (1, 2):
-        if strides[d] and sizes[d] > SHIM_INNER_MAX_WORDS:
-            raise ValueError(f"tap {t}: dimension {d} exceeds {SHIM_INNER_MAX_WORDS}")
-    if sizes[0] > SHIM_REPEAT_MAX:
-        raise ValueError(f"tap {t}: repeat exceeds {SHIM_REPEAT_MAX}")
-
-
-def build_design(plan, d):
-    """Returns the MLIR module. Needs mlir-aie's Python package (aie.iron)."""
+def build_design(plan):
+    """Returns the MLIR module (with mlir-aie) or the recorded program (with npu/iron_record)."""
     try:
         import numpy as np
-        from aie.iron import Kernel, ObjectFifo, Program, Runtime, Worker
+        from aie.iron import Buffer, Kernel, ObjectFifo, Program, Runtime, Worker, WorkerRuntimeBarrier
         from aie.iron.controlflow import range_
         from aie.iron.device import NPU1, NPU2, Tile
         from aie.iron.placers import SequentialPlacer
@@ -106,77 +101,99 @@ def build_design(plan, d):
         sys.exit(f"bitlinear_gemv.py: mlir-aie's Python package is not importable ({e}); "
                  "install it (pip install mlir_aie from the mlir-aie releases) and source utils/env_setup.sh")
 
-    tokens, tile_rows, k_chunk = plan["tokens"], plan["tile_rows"], plan["k_chunk"]
-    columns, cpc = plan["columns"], plan["cores_per_column"]
-    tiles, k_chunks = plan["tiles_per_core"], plan["k_chunks"]
-    tb = d["tile_bytes"]
-    weight_total = plan["weight_bytes"]
-    x_total = plan["x_bytes"]
-    y_total = plan["y_bytes"] // 4
+    tile_rows, k_chunk, max_tokens = plan["tile_rows"], plan["k_chunk"], plan["max_tokens"]
+    columns = plan["columns"]
+    tb = tile_rows * k_chunk // 4
+    w_taps, x_tap, y_taps = taps(plan)
 
     u8, i8, i32 = np.dtype[np.uint8], np.dtype[np.int8], np.dtype[np.int32]
-    W_ty = np.ndarray[(weight_total,), u8]
-    X_ty = np.ndarray[(x_total,), i8]
-    Y_ty = np.ndarray[(y_total,), i32]
-    w_col_ty = np.ndarray[(cpc * tb,), u8]
+    # DDR buffers: the only shape-sized types, and they belong to the runtime sequence.
+    W_ty = np.ndarray[(plan["weight_bytes"],), u8]
+    X_ty = np.ndarray[(plan["x_bytes"],), i8]
+    Y_ty = np.ndarray[(plan["y_bytes"] // 4,), i32]
+    # Everything below is the same for every shape.
     w_core_ty = np.ndarray[(tb,), u8]
-    x_ty = np.ndarray[(tokens * k_chunk,), i8]
-    c_core_ty = np.ndarray[(tokens * tile_rows,), i32]
-    c_col_ty = np.ndarray[(cpc * tokens * tile_rows,), i32]
+    x_ty = np.ndarray[(max_tokens * k_chunk,), i8]
+    c_core_ty = np.ndarray[(max_tokens * tile_rows,), i32]
+    rtp_ty = np.ndarray[(RTP_LEN,), i32]
 
-    # One object file holds every token-count variant (npu/kernels/bitlinear_w2a8.cc).
-    zero = Kernel(f"bitlinear_zero_t{tokens}", "bitlinear_w2a8.o", [c_core_ty])
-    mac = Kernel(f"bitlinear_w2a8_t{tokens}", "bitlinear_w2a8.o", [w_core_ty, x_ty, c_core_ty])
+    zero = Kernel("bitlinear_zero", "bitlinear_w2a8.o", [c_core_ty])
+    mac = Kernel("bitlinear_w2a8", "bitlinear_w2a8.o", [w_core_ty, x_ty, c_core_ty, np.int32])
 
-    def core_fn(of_w, of_x, of_c, zero_fn, mac_fn):
-        # Loop counts must equal the DMA transfer counts exactly, or the array hangs.
+    def core_fn(of_w, of_x, of_c, zero_fn, mac_fn, rtp, barrier):
+        # The counts are read after the runtime sequence wrote them; they must
+        # equal the DMA transfer counts exactly, or the array hangs.
+        barrier.wait_for_value(1)
+        tiles = rtp[RTP_TILES]
+        k_chunks = rtp[RTP_K_CHUNKS]
+        tokens = rtp[RTP_TOKENS]
         for _ in range_(tiles):
             c = of_c.acquire(1)
             zero_fn(c)
             for _ in range_(k_chunks):
                 w = of_w.acquire(1)
                 x = of_x.acquire(1)
-                mac_fn(w, x, c)
+                mac_fn(w, x, c, tokens)
                 of_w.release(1)
                 of_x.release(1)
             of_c.release(1)
 
-    w_fifos, x_fifos, y_fifos, workers = [], [], [], []
+    # Activations: one shim channel, broadcast to every core of the array.
+    x_fifo = ObjectFifo(x_ty, depth=2, name="x_l3l1")
+    w_fifos, y_fifos, workers, rtps, barriers = {}, [], [], [], []
+    w_pair_ty = np.ndarray[(CORES_PER_CHANNEL * tb,), u8]
     for col in range(columns):
-        w_fifo = ObjectFifo(w_col_ty, depth=2, name=f"w_l3l2_{col}")
-        w_cores = w_fifo.cons().split(
-            offsets=[p * tb for p in range(cpc)], obj_types=[w_core_ty] * cpc,
-            names=[f"w_l2l1_{col}_{p}" for p in range(cpc)], placement=Tile(col, 1))
-        x_fifo = ObjectFifo(x_ty, depth=2, name=f"x_l3l2_{col}")
-        x_bcast = x_fifo.cons().forward(name=f"x_l2l1_{col}", placement=Tile(col, 1))
-        y_fifo = ObjectFifo(c_col_ty, depth=2, name=f"y_l2l3_{col}")
+        n = cores_in_column(col)
+        w_cores = []
+        for h in range(weight_channels(col)):
+            f = ObjectFifo(w_pair_ty, depth=2, name=f"w_l3l2_{col}_{h}")
+            w_cores += f.cons().split(
+                offsets=[i * tb for i in range(CORES_PER_CHANNEL)], obj_types=[w_core_ty] * CORES_PER_CHANNEL,
+                names=[f"w_l2l1_{col}_{h * CORES_PER_CHANNEL + i}" for i in range(CORES_PER_CHANNEL)],
+                placement=Tile(col, 1))
+            w_fifos[(col, h)] = f
+        y_fifo = ObjectFifo(np.ndarray[(n * max_tokens * tile_rows,), i32], depth=2, name=f"y_l2l3_{col}")
         y_cores = y_fifo.prod().join(
-            offsets=[p * tokens * tile_rows for p in range(cpc)], obj_types=[c_core_ty] * cpc,
-            names=[f"y_l1l2_{col}_{p}" for p in range(cpc)], placement=Tile(col, 1))
-        for p in range(cpc):
-            workers.append(Worker(core_fn, [w_cores[p].cons(), x_bcast.cons(), y_cores[p].prod(), zero, mac],
-                                  placement=Tile(col, 2 + p)))
-        w_fifos.append(w_fifo)
-        x_fifos.append(x_fifo)
+            offsets=[p * max_tokens * tile_rows for p in range(n)], obj_types=[c_core_ty] * n,
+            names=[f"y_l1l2_{col}_{p}" for p in range(n)], placement=Tile(col, 1))
+        for p in range(n):
+            # Zeros, not the shape's counts: the initial value is part of the
+            # PDI, which must not depend on the shape.
+            rtp = Buffer(rtp_ty, name=f"rtp_{col}_{p}", initial_value=np.zeros(RTP_LEN, dtype=np.int32),
+                         use_write_rtp=True)
+            barrier = WorkerRuntimeBarrier()
+            workers.append(Worker(core_fn, [w_cores[p].cons(), x_fifo.cons(), y_cores[p].prod(), zero, mac,
+                                            rtp, barrier], placement=Tile(col, 2 + p)))
+            rtps.append(rtp)
+            barriers.append(barrier)
         y_fifos.append(y_fifo)
 
     def tap_of(t, dims, elem_bytes):
-        # The plan's taps are in bytes; IRON counts elements of the tensor's dtype.
+        # The taps are in bytes; IRON counts elements of the tensor's dtype.
         sizes = t["sizes"][:3] + [t["sizes"][3] // elem_bytes]
         strides = [s // elem_bytes for s in t["strides"][:3]] + [1]
         return TensorAccessPattern(dims, t["offset"] // elem_bytes, sizes, strides)
 
+    counts = {RTP_TILES: plan["tiles_per_core"], RTP_K_CHUNKS: plan["k_chunks"], RTP_TOKENS: plan["tokens"]}
+
+    def set_rtps(*bufs):
+        for b in bufs:
+            for slot in range(RTP_LEN):
+                b[slot] = counts.get(slot, 0)
+
     rt = Runtime()
     with rt.sequence(W_ty, X_ty, Y_ty) as (W, X, Y):
+        rt.inline_ops(set_rtps, rtps)
+        for b in barriers:
+            rt.set_barrier(b, 1)
         rt.start(*workers)
         tg = rt.task_group()
+        rt.fill(x_fifo.prod(), X, tap_of(x_tap, (plan["x_bytes"],), 1), task_group=tg, placement=Tile(0, 0))
+        for (col, h), f in w_fifos.items():
+            rt.fill(f.prod(), W, tap_of(w_taps[(col, h)], (plan["weight_bytes"],), 1), task_group=tg,
+                    placement=Tile(col, 0))
         for col in range(columns):
-            rt.fill(w_fifos[col].prod(), W, tap_of(d["weight_taps"][col], (weight_total,), 1),
-                    task_group=tg, placement=Tile(col, 0))
-            rt.fill(x_fifos[col].prod(), X, tap_of(d["x_tap"], (x_total,), 1),
-                    task_group=tg, placement=Tile(col, 0))
-        for col in range(columns):
-            rt.drain(y_fifos[col].cons(), Y, tap_of(d["y_taps"][col], (y_total,), 4),
+            rt.drain(y_fifos[col].cons(), Y, tap_of(y_taps[col], (plan["y_bytes"] // 4,), 4),
                      task_group=tg, wait=True, placement=Tile(col, 0))
         rt.finish_task_group(tg)
 
@@ -187,16 +204,8 @@ def build_design(plan, d):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--plan", required=True, help="JSON from bitnet-npu-plan")
-    ap.add_argument("--dump-plan", action="store_true",
-                    help="print the derived DMA program as JSON (no mlir-aie needed)")
     args = ap.parse_args()
-    plan = load_plan(args.plan)
-    derived = derive(plan)
-    if args.dump_plan:
-        json.dump(derived, sys.stdout, indent=1)
-        print()
-        return
-    print(build_design(plan, derived))
+    print(build_design(load_plan(args.plan)))
 
 
 if __name__ == "__main__":

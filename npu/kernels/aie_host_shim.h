@@ -8,7 +8,14 @@
 //     256-bit, and on AIE2P 64 for 512-bit and wider (AIE2: 32); a
 //     misaligned access is undefined on the core, so the shim throws to catch
 //     layout bugs in the emulator (shim_detail::g_aie2p picks the rule);
-//   - add/sub on vectors wrap; logical_downshift zero-fills.
+//   - add/sub on vectors wrap; logical_downshift zero-fills;
+//   - aie::mmul<M, K, N, TA, TB> multiplies the M x K matrix A (row-major in
+//     a vector of M*K lanes) by the K x N matrix B (row-major, K*N lanes)
+//     into M x N accumulator lanes (row-major): mul() sets C = A.B, mac()
+//     adds A.B; to_vector(shift) converts like accum::to_vector. This is the
+//     "pre-tiled" block layout aie_api documents for mmul (UG1529, "Matrix
+//     Multiplication"); lane types multiply as integers (uint8 B lanes are
+//     0..255).
 // Accumulator lanes are held in 64 bits. AIE acc32 lanes are narrower, but
 // every accumulator this project produces stays below 2^27 in magnitude
 // (64 * (|c| + |sum x|) with |c|, |sum x| <= 128 * 8192), so the difference
@@ -102,6 +109,14 @@ class vector {
   T get(unsigned i) const { return v_[i]; }
   void set(T x, unsigned i) { v_[i] = x; }
   T operator[](unsigned i) const { return v_[i]; }
+  // Sub-vector `idx` of E lanes (lanes idx*E .. idx*E + E - 1).
+  template <unsigned E>
+  vector<T, E> extract(unsigned idx) const {
+    static_assert(N % E == 0, "extract size must divide the vector");
+    vector<T, E> out;
+    for (unsigned i = 0; i < E; ++i) out.set(v_[idx * E + i], i);
+    return out;
+  }
   template <typename U>
   vector<U, N * sizeof(T) / sizeof(U)> cast_to() const {
     vector<U, N * sizeof(T) / sizeof(U)> out;
@@ -184,6 +199,43 @@ vector<T, N> sub(const vector<T, N>& v, T x) {
   for (unsigned i = 0; i < N; ++i) out.set(static_cast<T>(static_cast<U>(v.get(i) - x)), i);  // wraps
   return out;
 }
+
+template <typename T, unsigned N>
+vector<T, N> add(const vector<T, N>& a, const vector<T, N>& b) {
+  using U = std::make_unsigned_t<T>;
+  vector<T, N> out;
+  for (unsigned i = 0; i < N; ++i) out.set(static_cast<T>(static_cast<U>(a.get(i)) + static_cast<U>(b.get(i))), i);  // wraps
+  return out;
+}
+
+template <unsigned M, unsigned K, unsigned N, typename TypeA, typename TypeB, typename Tag = acc32>
+class mmul {
+ public:
+  static constexpr unsigned size_A = M * K;
+  static constexpr unsigned size_B = K * N;
+  static constexpr unsigned size_C = M * N;
+  using accum_type = accum<Tag, M * N>;
+
+  void mul(const vector<TypeA, M * K>& a, const vector<TypeB, K * N>& b) {
+    c_ = accum_type{};
+    mac(a, b);
+  }
+  void mac(const vector<TypeA, M * K>& a, const vector<TypeB, K * N>& b) {
+    for (unsigned m = 0; m < M; ++m)
+      for (unsigned n = 0; n < N; ++n) {
+        int64_t sum = 0;
+        for (unsigned k = 0; k < K; ++k)
+          sum += static_cast<int64_t>(a.get(m * K + k)) * static_cast<int64_t>(b.get(k * N + n));
+        c_.add_to_lane(m * N + n, sum);
+      }
+  }
+  accum_type to_accum() const { return c_; }
+  template <typename T>
+  vector<T, M * N> to_vector(int shift = 0) const { return c_.template to_vector<T>(shift); }
+
+ private:
+  accum_type c_;
+};
 
 // acc + v * a per lane, a broadcast; v and a may differ in type (e.g. uint8
 // lanes times an int16 scalar, an 8b x 16b multiply on the core).

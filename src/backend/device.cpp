@@ -166,6 +166,14 @@ BackendChoice MakeAutoBackend(std::unique_ptr<NpuExecutor> executor, ThreadPool*
           throw;
         }
       }
+      void RunBatch(int m, const NpuTilingPlan& p, int count, const int8_t* x, int32_t* y) override {
+        try {
+          e_.RunBatch(m, p, count, x, y);
+        } catch (const Error& e) {
+          failure = e.what();
+          throw;
+        }
+      }
       std::string failure;
 
      private:

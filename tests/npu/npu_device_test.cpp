@@ -59,7 +59,7 @@ TEST(NpuDevice, MissingXclbinIsNamedWithTheBuildCommand) {
     FAIL() << "expected an Error";
   } catch (const Error& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("bitlinear_all.xclbin"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("bitlinear.xclbin"), std::string::npos) << msg;
     EXPECT_NE(msg.find("make -C npu compile-all NPU=npu1"), std::string::npos) << msg;
   }
 }
@@ -160,9 +160,9 @@ TEST(NpuDevice, EmulatorIsSelectable) {
 
 TEST(NpuDevice, ArtifactNamesMatchTheMakefile) {
   const NpuTilingPlan plan = MakeNpuTilingPlan(3840, 2560, NpuGeneration::kNpu2);
-  EXPECT_EQ(NpuKernelName(plan), "bl_3840x2560_t1");
-  EXPECT_EQ(NpuInstrPath("d", plan), "d/npu2/bitlinear_3840x2560_t1.insts.bin");
-  EXPECT_EQ(NpuXclbinPath("d", NpuGeneration::kNpu1), "d/npu1/bitlinear_all.xclbin");
+  EXPECT_STREQ(kNpuKernelName, "bitlinear");
+  EXPECT_EQ(NpuInstrPath("d", plan), "d/npu2/insts/bitlinear_3840x2560_t1.bin");
+  EXPECT_EQ(NpuXclbinPath("d", NpuGeneration::kNpu1), "d/npu1/bitlinear.xclbin");
 }
 
 }  // namespace

@@ -43,14 +43,38 @@ TEST(NpuLayoutTiles, TileBytesFollowTheDocumentedEncoding) {
   const NpuTilingPlan plan = MakeNpuTilingPlan(rows, cols, NpuGeneration::kNpu2);
   const auto packed = PackForNpu(v, plan);
   const int64_t core_global = r / plan.rows_per_core;
-  const int64_t column = core_global / plan.cores_per_column, core = core_global % plan.cores_per_column;
+  int64_t column = 0;
+  while (column + 1 < plan.columns && NpuTilingPlan::FirstCoreOfColumn(column + 1) <= core_global) ++column;
+  const int64_t core = core_global - NpuTilingPlan::FirstCoreOfColumn(column);
   const int64_t tile = (r % plan.rows_per_core) / NpuTilingPlan::kTileRows;
-  const int64_t at = NpuTileOffset(plan, column, tile, k / 256, core) + ((k % 256) / 4) * 32 + r % 32;
+  // The documented block order, written out: row group, quad block, quad, row.
+  const int64_t quad = (k % 256) / 4, i = r % 32;
+  const int64_t in_tile = ((i / 8) * 8 + quad / 8) * 64 + (quad % 8) * 8 + i % 8;
+  const int64_t at = NpuTileOffset(plan, column, tile, k / 256, core) + in_tile;
   const int j = static_cast<int>(k % 4);
   EXPECT_EQ((packed[static_cast<size_t>(at)] >> (2 * j)) & 3, 0);  // code 0 = weight -1
   size_t non_neutral = 0;
   for (uint8_t b : packed) non_neutral += b != 0x55;
   EXPECT_EQ(non_neutral, 1u);
+}
+
+// The activation buffer round-trips, zero past the tokens and columns, and
+// each mmul A block holds 4 tokens x 8 activations of one column phase j.
+TEST(NpuLayoutActivations, RoundTripAndBlockOrder) {
+  const NpuTilingPlan plan = MakeNpuTilingPlan(64, 640, NpuGeneration::kNpu1, 3);
+  std::vector<int32_t> sums;
+  const auto x = npu_test::MakeActivations(3, 600, 600, 9, &sums);
+  std::vector<int8_t> packed(static_cast<size_t>(plan.x_bytes()), 99);
+  PackActivationsForNpu(x.data(), 3, 600, plan, packed.data());
+  const auto back = UnpackActivationsFromNpu(packed.data(), plan);
+  for (int64_t t = 0; t < 4; ++t)
+    for (int64_t k = 0; k < plan.k_padded; ++k)
+      ASSERT_EQ(back[static_cast<size_t>(t * plan.k_padded + k)], t < 3 && k < 600 ? x[static_cast<size_t>(t * 600 + k)] : 0)
+          << "token " << t << " k " << k;
+  // Chunk 1, j = 2, quad block 3, token 1, quad 5 of the block: k = 256 + 4 * (8 * 3 + 5) + 2.
+  EXPECT_EQ(packed[static_cast<size_t>(1024 + ((2 * 8 + 3) * 4 + 1) * 8 + 5)], x[static_cast<size_t>(600 + 256 + 4 * 29 + 2)]);
+  EXPECT_THROW(PackActivationsForNpu(x.data(), 5, 600, plan, packed.data()), Error);
+  EXPECT_THROW(PackActivationsForNpu(x.data(), 3, plan.k_padded + 1, plan, packed.data()), Error);
 }
 
 TEST(NpuLayoutTiles, RejectsCode3AndMismatchedPlans) {

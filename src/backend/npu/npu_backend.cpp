@@ -19,7 +19,7 @@ struct NpuMatrix {
   int cpu_handle = -1;  // when !on_npu
   int npu_id = -1;
   NpuTilingPlan decode;                  // tokens = 1
-  std::optional<NpuTilingPlan> prefill;  // tokens = kNpuMaxTokensPerDispatch, when that kernel exists
+  std::optional<NpuTilingPlan> prefill;  // tokens = kNpuMaxTokensPerDispatch, when the executor can run it
 };
 
 class NpuBackend final : public Backend {
@@ -84,20 +84,47 @@ class NpuBackend final : public Backend {
   void NpuMatMul(const NpuMatrix& m, const int8_t* x, int n, int32_t* y) {
     // The cores compute the activation-sum correction (u = w + 1) from the x
     // chunks they already receive, so x_sums is not sent to the device.
-    for (int t0 = 0; t0 < n;) {
-      const NpuTilingPlan& plan = (n - t0 > 1 && m.prefill) ? *m.prefill : m.decode;
-      const int tokens = static_cast<int>(std::min<int64_t>(plan.tokens, n - t0));
-      x_ddr_.assign(static_cast<size_t>(plan.x_bytes()), 0);  // zero tokens and K padding
-      for (int t = 0; t < tokens; ++t)
-        std::memcpy(x_ddr_.data() + t * plan.k_padded, x + (t0 + t) * m.view.cols_padded,
-                    static_cast<size_t>(m.view.cols_padded));
-      y_ddr_.resize(static_cast<size_t>(plan.tokens * plan.rows_padded()));
-      executor_->Run(m.npu_id, plan, x_ddr_.data(), y_ddr_.data());
-      for (int t = 0; t < tokens; ++t)
-        std::memcpy(y + static_cast<int64_t>(t0 + t) * m.view.rows, y_ddr_.data() + t * plan.rows_padded(),
-                    static_cast<size_t>(m.view.rows) * sizeof(int32_t));
-      t0 += tokens;
+    int t0 = 0;
+    if (n > 1 && m.prefill) {
+      // Every full dispatch of a long prefill in one batch (one host round trip on XRT).
+      const NpuTilingPlan& plan = *m.prefill;
+      const int full = n / static_cast<int>(plan.tokens);
+      if (full > 0) {
+        Stage(m, plan, x, n, 0, full);
+        executor_->RunBatch(m.npu_id, plan, full, x_ddr_.data(), y_ddr_.data());
+        Unstage(m, plan, y, n, 0, full);
+        t0 = full * static_cast<int>(plan.tokens);
+      }
     }
+    while (t0 < n) {
+      const NpuTilingPlan& plan = (n - t0 > 1 && m.prefill) ? *m.prefill : m.decode;
+      Stage(m, plan, x, n, t0, 1);
+      executor_->Run(m.npu_id, plan, x_ddr_.data(), y_ddr_.data());
+      Unstage(m, plan, y, n, t0, 1);
+      t0 += static_cast<int>(std::min<int64_t>(plan.tokens, n - t0));
+    }
+  }
+
+  // The DDR activation buffers of `count` dispatches from token t0 on (of n):
+  // PackActivationsForNpu's layout, zero past the live tokens and the columns.
+  void Stage(const NpuMatrix& m, const NpuTilingPlan& plan, const int8_t* x, int n, int t0, int count) {
+    x_ddr_.assign(static_cast<size_t>(count * plan.x_bytes()), 0);
+    y_ddr_.resize(static_cast<size_t>(count * (plan.y_bytes() / 4)));
+    for (int64_t d = 0; d < count; ++d) {
+      const int64_t first = t0 + d * plan.tokens;
+      const int live = static_cast<int>(std::min<int64_t>(plan.tokens, n - first));
+      PackActivationsForNpu(x + first * m.view.cols_padded, live, m.view.cols_padded, plan,
+                            x_ddr_.data() + d * plan.x_bytes());
+    }
+  }
+
+  // The live rows of those dispatches' results into y [n][rows].
+  void Unstage(const NpuMatrix& m, const NpuTilingPlan& plan, int32_t* y, int n, int t0, int count) {
+    for (int64_t d = 0; d < count; ++d)
+      for (int64_t t = 0; t < plan.tokens && t0 + d * plan.tokens + t < n; ++t)
+        std::memcpy(y + (t0 + d * plan.tokens + t) * m.view.rows,
+                    y_ddr_.data() + d * (plan.y_bytes() / 4) + t * plan.rows_padded(),
+                    static_cast<size_t>(m.view.rows) * sizeof(int32_t));
   }
 
   std::optional<NpuTilingPlan> PlanFor(const TernaryMatrixView& w, int64_t tokens, std::string* why) const {

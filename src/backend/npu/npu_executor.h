@@ -20,10 +20,18 @@ class NpuExecutor {
   virtual bool CanRun(const NpuTilingPlan& plan, std::string* why) const = 0;
   // Takes a matrix's PackForNpu buffer (weights stay resident); returns an id.
   virtual int AddMatrix(const NpuTilingPlan& plan, std::vector<uint8_t> weights) = 0;
-  // One dispatch: x is [plan.tokens][plan.k_padded] int8, y receives
-  // [plan.tokens][plan.rows_padded()] int32. `plan` must have the matrix's
-  // layout (only tokens may differ from the plan given to AddMatrix).
+  // One dispatch: x is [kMaxTokens][plan.k_padded] int8 (tokens past
+  // plan.tokens zero), y receives [kMaxTokens][plan.rows_padded()] int32, of
+  // which the first plan.tokens rows are computed. `plan` must have the
+  // matrix's layout (only tokens may differ from the plan given to AddMatrix).
   virtual void Run(int matrix, const NpuTilingPlan& plan, const int8_t* x, int32_t* y) = 0;
+  // `count` dispatches of the same matrix and plan (a long prefill): x holds
+  // count activation buffers back to back, y count result buffers. A runtime
+  // that can submit them together overrides this (XRT: one xrt::runlist, one
+  // host round trip instead of count); by default they run one by one.
+  virtual void RunBatch(int matrix, const NpuTilingPlan& plan, int count, const int8_t* x, int32_t* y) {
+    for (int i = 0; i < count; ++i) Run(matrix, plan, x + i * plan.x_bytes(), y + i * (plan.y_bytes() / 4));
+  }
 };
 
 }  // namespace bitnet

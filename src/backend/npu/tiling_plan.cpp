@@ -1,14 +1,12 @@
 #include "backend/npu/tiling_plan.h"
 
 #include <nlohmann/json.hpp>
-#include <tuple>
 
 #include "util/error.h"
 
 namespace bitnet {
 namespace {
 
-constexpr int64_t kCoresPerColumnMax = 4;  // rows 2-5 of every column
 constexpr int64_t kShimInnerMax = 1023;    // d0..d2, in 32-bit words, when the stride is not 0
 constexpr int64_t kShimRepeatMax = 64;     // d3
 constexpr int64_t kShimStrideMaxWords = int64_t{1} << 20;
@@ -16,12 +14,6 @@ constexpr int64_t kShimStrideMaxWords = int64_t{1} << 20;
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int64_t ColumnsOf(NpuGeneration g) { return g == NpuGeneration::kNpu1 ? 4 : 8; }
-
-// Decode is DDR-bound, so the cost of a mapping is the larger of the bytes the
-// shims read (rows_padded) and the slowest core's work (rows_per_core), both
-// per unit of K. The ratio assumes ~50 GB/s of DDR and ~16 unpacked weights per
-// cycle per core at ~1 GHz; it is a paper estimate, not a measurement.
-constexpr int64_t kCoreCostPerRow = 12;
 
 }  // namespace
 
@@ -45,69 +37,59 @@ NpuTilingPlan MakeNpuTilingPlan(int64_t rows, int64_t cols, NpuGeneration genera
   plan.tokens = tokens;
   plan.k_padded = CeilDiv(cols, NpuTilingPlan::kKChunk) * NpuTilingPlan::kKChunk;
   plan.k_chunks = plan.k_padded / NpuTilingPlan::kKChunk;
-
-  using Score = std::tuple<int64_t, int64_t, int64_t, int64_t>;  // cost, rows_padded, rows_per_core, -columns
-  bool found = false;
-  Score best{};
-  const int64_t groups = CeilDiv(rows, NpuTilingPlan::kTileRows);
-  for (int64_t columns = 1; columns <= ColumnsOf(generation); ++columns) {
-    for (int64_t cpc = 1; cpc <= kCoresPerColumnMax; ++cpc) {
-      const int64_t cores = columns * cpc;
-      if (cores > groups && cores > 1) continue;  // a core with no rows only adds padding
-      const int64_t tiles = CeilDiv(groups, cores);
-      if (tiles > kShimRepeatMax) continue;  // the activation repeat is d3 of its tap
-      const int64_t rows_per_core = tiles * NpuTilingPlan::kTileRows;
-      const int64_t rows_padded = rows_per_core * cores;
-      const Score score{std::max(rows_padded, kCoreCostPerRow * rows_per_core), rows_padded, rows_per_core, -columns};
-      if (!found || score < best) {
-        found = true;
-        best = score;
-        plan.columns = columns;
-        plan.cores_per_column = cpc;
-        plan.tiles_per_core = tiles;
-        plan.rows_per_core = rows_per_core;
-      }
-    }
-  }
-  Check(found, where,
+  // Every column, always: decode is DDR-bound, so every shim channel should
+  // stream, and one core program needs one fifo topology. Every core gets the
+  // same row tiles (they all consume the one broadcast activation stream), so
+  // rows pad to cores x 32.
+  plan.columns = ColumnsOf(generation);
+  plan.tiles_per_core = CeilDiv(rows, plan.cores() * NpuTilingPlan::kTileRows);
+  plan.rows_per_core = plan.tiles_per_core * NpuTilingPlan::kTileRows;
+  Check(plan.tiles_per_core <= kShimRepeatMax, where,
         "too many rows for " + std::string(NpuGenerationName(generation)) + " (at most " +
-            std::to_string(kShimRepeatMax * NpuTilingPlan::kTileRows * ColumnsOf(generation) * kCoresPerColumnMax) + ")");
-  Check(plan.l1_bytes() <= NpuTilingPlan::kL1Budget, where, "core buffers exceed the L1 budget");
+            std::to_string(kShimRepeatMax * NpuTilingPlan::kTileRows * plan.cores()) + ")");
+  Check(plan.k_chunks <= kShimInnerMax, where, "too many columns (K chunks exceed a shim dimension)");
   for (int64_t c = 0; c < plan.columns; ++c) {
-    ValidateNpuTap(plan.WeightTap(c), where + " weight tap, column " + std::to_string(c));
+    for (int64_t h = 0; h < plan.WeightChannels(c); ++h)
+      ValidateNpuTap(plan.WeightTap(c, h), where + " weight tap, column " + std::to_string(c) + " channel " +
+                                               std::to_string(h));
     ValidateNpuTap(plan.YTap(c), where + " output tap, column " + std::to_string(c));
   }
   ValidateNpuTap(plan.XTap(), where + " activation tap");
   return plan;
 }
 
-// Weights for one column, in the order the column's fifo consumes them:
-// tile t, then K chunk, then core (the mem tile splits each object by core).
-NpuTap NpuTilingPlan::WeightTap(int64_t column) const {
+// Weights for one shim channel, in the order its fifo consumes them: row tile,
+// then K chunk, then core (the mem tile splits each object by core). The
+// column's block is laid out per (tile, chunk, core of the column), so
+// channel h walks cores 2h, 2h + 1 of every (tile, chunk).
+NpuTap NpuTilingPlan::WeightTap(int64_t column, int64_t channel) const {
   const int64_t tb = tile_bytes();
+  const int64_t cores_here = CoresInColumn(column);
   NpuTap tap;
-  tap.offset = column * weight_bytes_per_column();
-  tap.sizes = {tiles_per_core, k_chunks, cores_per_column, tb};
-  tap.strides = {k_chunks * cores_per_column * tb, cores_per_column * tb, tb, 1};
+  tap.offset = ColumnWeightOffset(column) + channel * kCoresPerChannel * tb;
+  tap.sizes = {tiles_per_core, k_chunks, kCoresPerChannel, tb};
+  tap.strides = {k_chunks * cores_here * tb, cores_here * tb, tb, 1};
   return tap;
 }
 
-// Every column gets the same activation stream: for each row tile, all K
-// chunks again, each chunk [tokens][kKChunk]. The repeat is the outer dim.
+// The activation stream, broadcast to every core: for each row tile, all K
+// chunks again, each chunk one object (the host packed x chunk by chunk,
+// PackActivationsForNpu). The repeat is the outer dim; it is re-read from
+// DDR per row tile but only once for the whole array.
 NpuTap NpuTilingPlan::XTap() const {
   NpuTap tap;
   tap.offset = 0;
-  tap.sizes = {tiles_per_core, k_chunks, tokens, kKChunk};
-  tap.strides = {0, kKChunk, k_padded, 1};
+  tap.sizes = {tiles_per_core, k_chunks, 1, x_object_bytes()};
+  tap.strides = {0, x_object_bytes(), 0, 1};
   return tap;
 }
 
-// Results [tokens][rows_padded] int32: per tile, per core (joined in the mem
-// tile), per token, kTileRows values.
+// Results [kMaxTokens][rows_padded] int32: per tile, per core (joined in the
+// mem tile), per token, kTileRows values.
 NpuTap NpuTilingPlan::YTap(int64_t column) const {
   NpuTap tap;
-  tap.offset = column * rows_per_column() * 4;
-  tap.sizes = {tiles_per_core, cores_per_column, tokens, kTileRows * 4};
+  tap.offset = ColumnFirstRow(column) * 4;
+  tap.sizes = {tiles_per_core, CoresInColumn(column), kMaxTokens, kTileRows * 4};
   tap.strides = {kTileRows * 4, rows_per_core * 4, rows_padded() * 4, 1};
   return tap;
 }
@@ -135,9 +117,6 @@ void ValidateNpuTap(const NpuTap& tap, const std::string& what) {
 std::string NpuTilingPlan::ShapeName() const { return std::to_string(rows) + "x" + std::to_string(cols); }
 
 std::string NpuTilingPlan::ToJson() const {
-  auto tap_json = [](const NpuTap& t) {
-    return nlohmann::json{{"offset", t.offset}, {"sizes", t.sizes}, {"strides", t.strides}};
-  };
   nlohmann::json j{
       {"device", NpuGenerationName(generation)},
       {"rows", rows},
@@ -147,7 +126,7 @@ std::string NpuTilingPlan::ToJson() const {
       {"tile_rows", kTileRows},
       {"k_chunk", kKChunk},
       {"columns", columns},
-      {"cores_per_column", cores_per_column},
+      {"cores", cores()},
       {"rows_per_core", rows_per_core},
       {"tiles_per_core", tiles_per_core},
       {"k_chunks", k_chunks},
@@ -155,13 +134,8 @@ std::string NpuTilingPlan::ToJson() const {
       {"weight_bytes", weight_bytes()},
       {"x_bytes", x_bytes()},
       {"y_bytes", y_bytes()},
-      {"l1_bytes", l1_bytes()},
+      {"max_tokens", kMaxTokens},
   };
-  j["x_tap"] = tap_json(XTap());
-  for (int64_t c = 0; c < columns; ++c) {
-    j["weight_taps"].push_back(tap_json(WeightTap(c)));
-    j["y_taps"].push_back(tap_json(YTap(c)));
-  }
   return j.dump(1);
 }
 

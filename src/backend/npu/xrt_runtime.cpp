@@ -13,21 +13,20 @@
 #include <xrt/xrt_device.h>
 #include <xrt/xrt_hw_context.h>
 #include <xrt/xrt_kernel.h>
+#if BITNET_XRT_RUNLIST
+#include <xrt/experimental/xrt_kernel.h>
+#endif
 #endif
 
 namespace bitnet {
 
 std::string NpuXclbinPath(const std::string& dir, NpuGeneration g) {
-  return dir + "/" + NpuGenerationName(g) + "/bitlinear_all.xclbin";
-}
-
-std::string NpuKernelName(const NpuTilingPlan& plan) {
-  return "bl_" + plan.ShapeName() + "_t" + std::to_string(plan.tokens);
+  return dir + "/" + NpuGenerationName(g) + "/bitlinear.xclbin";
 }
 
 std::string NpuInstrPath(const std::string& dir, const NpuTilingPlan& plan) {
-  return dir + "/" + NpuGenerationName(plan.generation) + "/bitlinear_" + plan.ShapeName() + "_t" +
-         std::to_string(plan.tokens) + ".insts.bin";
+  return dir + "/" + NpuGenerationName(plan.generation) + "/insts/bitlinear_" + plan.ShapeName() + "_t" +
+         std::to_string(plan.tokens) + ".bin";
 }
 
 NpuGeneration NpuGenerationFromDeviceName(const std::string& name) {
@@ -93,7 +92,11 @@ class XrtExecutor final : public NpuExecutor {
       xclbin_ = xrt::xclbin(xclbin_path);
       device_.register_xclbin(xclbin_);
       context_ = xrt::hw_context(device_, xclbin_.get_uuid());
-      for (const auto& k : xclbin_.get_kernels()) kernel_names_.push_back(k.get_name());
+      bool found = false;
+      for (const auto& k : xclbin_.get_kernels()) found = found || k.get_name() == kNpuKernelName;
+      Check(found, xclbin_path, std::string("has no kernel '") + kNpuKernelName + "' (rebuild with make -C npu compile-all)");
+      // One kernel object for every shape: the array configuration is loaded once.
+      kernel_ = xrt::kernel(context_, kNpuKernelName);
     });
   }
 
@@ -103,25 +106,18 @@ class XrtExecutor final : public NpuExecutor {
   NpuGeneration generation() const override { return generation_; }
 
   bool CanRun(const NpuTilingPlan& plan, std::string* why) const override {
-    const std::string name = NpuKernelName(plan);
-    bool found = false;
-    for (const auto& k : kernel_names_) found = found || k == name;
-    if (!found) {
-      *why = "kernel " + name + " is not in " + NpuXclbinPath(dir_, generation_);
-      return false;
-    }
     if (!std::filesystem::exists(NpuInstrPath(dir_, plan))) {
-      *why = "missing " + NpuInstrPath(dir_, plan);
+      *why = "missing " + NpuInstrPath(dir_, plan) + " (make -C npu insts SHAPE=" + plan.ShapeName() +
+             " TOKENS=" + std::to_string(plan.tokens) + ")";
       return false;
     }
     return true;
   }
 
   int AddMatrix(const NpuTilingPlan& plan, std::vector<uint8_t> weights) override {
-    Shape& shape = ShapeFor(plan);
     Matrix m;
     Xrt("weights for " + plan.ShapeName(), [&] {
-      m.weights = xrt::bo(device_, weights.size(), XRT_BO_FLAGS_HOST_ONLY, shape.kernel.group_id(3));
+      m.weights = xrt::bo(device_, weights.size(), XRT_BO_FLAGS_HOST_ONLY, kernel_.group_id(3));
       std::memcpy(m.weights.map<uint8_t*>(), weights.data(), weights.size());
       m.weights.sync(XCL_BO_SYNC_BO_TO_DEVICE);  // once, at load
     });
@@ -132,49 +128,93 @@ class XrtExecutor final : public NpuExecutor {
   void Run(int matrix, const NpuTilingPlan& plan, const int8_t* x, int32_t* y) override {
     Shape& shape = ShapeFor(plan);
     Matrix& m = matrices_.at(static_cast<size_t>(matrix));
-    Xrt("run " + NpuKernelName(plan), [&] {
+    const std::string what = "run " + plan.ShapeName() + " t" + std::to_string(plan.tokens);
+    Xrt(what, [&] {
       std::memcpy(shape.x.map<int8_t*>(), x, static_cast<size_t>(plan.x_bytes()));
       shape.x.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-      // Opcode 3: run the instruction stream (mlir-aie's host convention).
-      xrt::run run = shape.kernel(3u, shape.instr, shape.instr_words, m.weights, shape.x, shape.y);
+      // Opcode 3: run the instruction stream (mlir-aie's host convention). The
+      // stream writes the cores' runtime parameters, then programs the DMAs.
+      xrt::run run = kernel_(3u, shape.instr, shape.instr_words, m.weights, shape.x, shape.y);
       const ert_cmd_state state = run.wait();
       if (state != ERT_CMD_STATE_COMPLETED)
-        throw Error("XRT: " + NpuKernelName(plan) + " ended in state " + std::to_string(static_cast<int>(state)) +
+        throw Error("XRT: " + what + " ended in state " + std::to_string(static_cast<int>(state)) +
                     " (4 = completed; a timeout usually means a DMA/loop-count mismatch)");
       shape.y.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
       std::memcpy(y, shape.y.map<int32_t*>(), static_cast<size_t>(plan.y_bytes()));
     });
   }
 
+#if BITNET_XRT_RUNLIST
+  // All dispatches in one runlist: one submission and one wait instead of
+  // `count` host round trips (~450 us each, docs/NPU.md). Each dispatch needs
+  // its own activation and result buffers, kept per shape.
+  void RunBatch(int matrix, const NpuTilingPlan& plan, int count, const int8_t* x, int32_t* y) override {
+    if (count <= 1) {
+      for (int i = 0; i < count; ++i) Run(matrix, plan, x, y);
+      return;
+    }
+    Shape& shape = ShapeFor(plan);
+    Matrix& m = matrices_.at(static_cast<size_t>(matrix));
+    const std::string what = "runlist of " + std::to_string(count) + " x " + plan.ShapeName() + " t" +
+                             std::to_string(plan.tokens);
+    Xrt(what, [&] {
+      while (shape.batch_x.size() < static_cast<size_t>(count)) {
+        shape.batch_x.emplace_back(device_, static_cast<size_t>(plan.x_bytes()), XRT_BO_FLAGS_HOST_ONLY, kernel_.group_id(4));
+        shape.batch_y.emplace_back(device_, static_cast<size_t>(plan.y_bytes()), XRT_BO_FLAGS_HOST_ONLY, kernel_.group_id(5));
+      }
+      xrt::runlist list(context_);
+      for (int i = 0; i < count; ++i) {
+        xrt::bo& xb = shape.batch_x[static_cast<size_t>(i)];
+        std::memcpy(xb.map<int8_t*>(), x + i * plan.x_bytes(), static_cast<size_t>(plan.x_bytes()));
+        xb.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+        xrt::run run(kernel_);
+        run.set_arg(0, 3u);  // opcode: run the instruction stream
+        run.set_arg(1, shape.instr);
+        run.set_arg(2, shape.instr_words);
+        run.set_arg(3, m.weights);
+        run.set_arg(4, xb);
+        run.set_arg(5, shape.batch_y[static_cast<size_t>(i)]);
+        list.add(std::move(run));
+      }
+      list.execute();
+      list.wait();  // throws xrt::runlist::command_error naming the failed state
+      for (int i = 0; i < count; ++i) {
+        xrt::bo& yb = shape.batch_y[static_cast<size_t>(i)];
+        yb.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
+        std::memcpy(y + i * (plan.y_bytes() / 4), yb.map<int32_t*>(), static_cast<size_t>(plan.y_bytes()));
+      }
+    });
+  }
+#endif
+
  private:
   struct Shape {
-    xrt::kernel kernel;
     xrt::bo instr, x, y;
     uint32_t instr_words = 0;
+    std::vector<xrt::bo> batch_x, batch_y;  // per dispatch of a runlist
   };
   struct Matrix {
     xrt::bo weights;
   };
 
-  // Kernel, instruction stream and activation/result buffers per (shape, tokens).
+  // Instruction stream and activation/result buffers per (shape, tokens).
   Shape& ShapeFor(const NpuTilingPlan& plan) {
-    const std::string name = NpuKernelName(plan);
-    auto it = shapes_.find(name);
+    const std::string path = NpuInstrPath(dir_, plan);
+    auto it = shapes_.find(path);
     if (it != shapes_.end()) return it->second;
     std::string why;
     Check(CanRun(plan, &why), "npu", why);
-    const std::vector<uint32_t> words = ReadInstructions(NpuInstrPath(dir_, plan));
+    const std::vector<uint32_t> words = ReadInstructions(path);
     Shape s;
-    Xrt("set up " + name, [&] {
-      s.kernel = xrt::kernel(context_, name);
-      s.instr = xrt::bo(device_, words.size() * 4, XCL_BO_FLAGS_CACHEABLE, s.kernel.group_id(1));
+    Xrt("set up " + path, [&] {
+      s.instr = xrt::bo(device_, words.size() * 4, XCL_BO_FLAGS_CACHEABLE, kernel_.group_id(1));
       std::memcpy(s.instr.map<uint32_t*>(), words.data(), words.size() * 4);
       s.instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
       s.instr_words = static_cast<uint32_t>(words.size());
-      s.x = xrt::bo(device_, static_cast<size_t>(plan.x_bytes()), XRT_BO_FLAGS_HOST_ONLY, s.kernel.group_id(4));
-      s.y = xrt::bo(device_, static_cast<size_t>(plan.y_bytes()), XRT_BO_FLAGS_HOST_ONLY, s.kernel.group_id(5));
+      s.x = xrt::bo(device_, static_cast<size_t>(plan.x_bytes()), XRT_BO_FLAGS_HOST_ONLY, kernel_.group_id(4));
+      s.y = xrt::bo(device_, static_cast<size_t>(plan.y_bytes()), XRT_BO_FLAGS_HOST_ONLY, kernel_.group_id(5));
     });
-    return shapes_.emplace(name, std::move(s)).first->second;
+    return shapes_.emplace(path, std::move(s)).first->second;
   }
 
   std::string dir_;
@@ -182,7 +222,7 @@ class XrtExecutor final : public NpuExecutor {
   xrt::device device_;
   xrt::xclbin xclbin_;
   xrt::hw_context context_;
-  std::vector<std::string> kernel_names_;
+  xrt::kernel kernel_;
   std::map<std::string, Shape> shapes_;
   std::vector<Matrix> matrices_;
 };

@@ -1,7 +1,8 @@
-// The XRT host runtime for the bitlinear designs. One xclbin per NPU
-// generation holds one kernel per (shape, tokens) — aiecc's --xclbin-input
-// chaining — so a single hardware context serves every matrix; each kernel
-// has its own instruction stream. Needs XRT >= 2.17 (xrt::hw_context, the
+// The XRT host runtime for the bitlinear design. One xclbin per NPU
+// generation holds the one shape-agnostic core program (one PDI, one kernel),
+// so a single hardware context and a single xrt::kernel serve every matrix;
+// what differs per (shape, tokens) is only the instruction stream (the
+// runtime sequence: runtime parameters and shim DMA patterns), one BO each. Needs XRT >= 2.17 (xrt::hw_context, the
 // only API the amdxdna driver serves); the build compiles it only when such
 // headers are found (BITNET_XRT, docs/NPU.md), else OpenXrtExecutor says so.
 //
@@ -18,9 +19,9 @@ namespace bitnet {
 bool XrtBuiltIn();
 
 // Artifact names shared with npu/Makefile.
-std::string NpuXclbinPath(const std::string& dir, NpuGeneration g);      // DIR/npuN/bitlinear_all.xclbin
-std::string NpuKernelName(const NpuTilingPlan& plan);                    // bl_3840x2560_t1
-std::string NpuInstrPath(const std::string& dir, const NpuTilingPlan& plan);  // DIR/npuN/bitlinear_3840x2560_t1.insts.bin
+std::string NpuXclbinPath(const std::string& dir, NpuGeneration g);      // DIR/npuN/bitlinear.xclbin
+inline constexpr const char* kNpuKernelName = "bitlinear";               // the xclbin's one kernel
+std::string NpuInstrPath(const std::string& dir, const NpuTilingPlan& plan);  // DIR/npuN/insts/bitlinear_3840x2560_t1.bin
 
 // The generation of an XRT device from its name (xrt::info::device::name).
 // The amdxdna driver reports "RyzenAI-npu1" for Phoenix/Hawk Point (AIE2) and

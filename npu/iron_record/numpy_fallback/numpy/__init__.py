@@ -31,3 +31,8 @@ class dtype:
 class ndarray:
     def __class_getitem__(cls, item):
         return types.GenericAlias(cls, item)
+
+
+def zeros(shape, dtype=None):
+    n = shape if isinstance(shape, int) else shape[0]
+    return [0] * n
