@@ -16,7 +16,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/quantize.h"
+#include "kernels/quantize_steps.h"
 
 namespace bitnet {
 namespace {
@@ -119,7 +119,7 @@ float QuantizeNeon(const float* x, int64_t n, int64_t n_padded, int8_t* xq, int3
   for (; i + 4 <= n; i += 4) vmax = vmaxq_f32(vmax, vabsq_f32(vld1q_f32(x + i)));
   float max_abs = vmaxvq_f32(vmax);
   for (; i < n; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
-  const float a = 127.0f / std::max(max_abs, kQuantEps);
+  const float a = quantize_steps::ScaleOf(max_abs);
   const float32x4_t va = vdupq_n_f32(a), lo = vdupq_n_f32(-128.0f), hi = vdupq_n_f32(127.0f);
   int32x4_t vsum = vdupq_n_s32(0);
   i = 0;
@@ -131,14 +131,7 @@ float QuantizeNeon(const float* x, int64_t n, int64_t n_padded, int8_t* xq, int3
     const int16x8_t h = vcombine_s16(vmovn_s32(q0), vmovn_s32(q1));
     vst1_s8(xq + i, vmovn_s16(h));
   }
-  int32_t s = vaddvq_s32(vsum);
-  for (; i < n; ++i) {
-    const float q = std::clamp(std::nearbyint(x[i] * a), -128.0f, 127.0f);
-    xq[i] = static_cast<int8_t>(q);
-    s += xq[i];
-  }
-  std::fill(xq + n, xq + std::max(n, n_padded), int8_t{0});
-  *sum = s;
+  *sum = vaddvq_s32(vsum) + quantize_steps::QuantizeTail(x, i, n, n_padded, a, xq);
   return a;
 }
 

@@ -11,6 +11,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/dispatch_fill.h"
 #include "kernels/ops.h"
+#include "kernels/quantize_steps.h"
 
 namespace bitnet {
 namespace {
@@ -18,16 +19,8 @@ namespace {
 float QuantizeScalar(const float* x, int64_t n, int64_t n_padded, int8_t* xq, int32_t* sum) {
   float max_abs = 0.0f;
   for (int64_t i = 0; i < n; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
-  const float a = 127.0f / std::max(max_abs, kQuantEps);
-  int32_t s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    // nearbyint rounds half to even in the default rounding mode, like torch.round.
-    const float q = std::clamp(std::nearbyint(x[i] * a), -128.0f, 127.0f);
-    xq[i] = static_cast<int8_t>(q);
-    s += xq[i];
-  }
-  for (int64_t i = n; i < n_padded; ++i) xq[i] = 0;
-  *sum = s;
+  const float a = quantize_steps::ScaleOf(max_abs);
+  *sum = quantize_steps::QuantizeTail(x, 0, n, n_padded, a, xq);
   return a;
 }
 
@@ -54,7 +47,7 @@ float QuantizeScalar(const float* x, int64_t n, int64_t n_padded, int8_t* xq, in
   m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
   float max_abs = _mm_cvtss_f32(m4);
   for (; i < n; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
-  const float a = 127.0f / std::max(max_abs, kQuantEps);
+  const float a = quantize_steps::ScaleOf(max_abs);
 
   const __m256 va = _mm256_set1_ps(a);
   // packs interleave 128-bit lanes; this puts the 32 bytes back in order.
@@ -70,14 +63,7 @@ float QuantizeScalar(const float* x, int64_t n, int64_t n_padded, int8_t* xq, in
   __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vsum), _mm256_extracti128_si256(vsum, 1));
   s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
   s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-  int32_t s = _mm_cvtsi128_si32(s4);
-  for (; i < n; ++i) {
-    const float q = std::clamp(std::nearbyint(x[i] * a), -128.0f, 127.0f);
-    xq[i] = static_cast<int8_t>(q);
-    s += xq[i];
-  }
-  std::fill(xq + n, xq + std::max(n, n_padded), int8_t{0});
-  *sum = s;
+  *sum = _mm_cvtsi128_si32(s4) + quantize_steps::QuantizeTail(x, i, n, n_padded, a, xq);
   return a;
 }
 

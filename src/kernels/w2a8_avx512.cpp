@@ -150,8 +150,10 @@ inline __m128i Reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
 // A tile of kRows rows x kTokens tokens: kRows * kTokens accumulators, kRows
 // unpacked code vectors and one activation vector within the 32 zmm registers
 // (4 x 6 + 4 + 1 = 29). Six tokens share each unpack, which is what bounds
-// the tile once the activation inserts are gone.
-template <int kRows, int kTokens>
+// the tile once the activation inserts are gone. kPrefetch: request the same
+// blocks of the next tile's rows, for the batched decode loop below, whose
+// weights come from memory.
+template <int kRows, int kTokens, bool kPrefetch = false>
 void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int64_t paired_stride,
                 const int32_t* x_sums, int t0, int32_t* y, int64_t y_stride) {
   const int64_t blocks = w.cols_padded / kTernaryBlock;
@@ -164,11 +166,14 @@ void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int
     for (int t = 0; t < kTokens; ++t) acc[i][t] = _mm512_setzero_si512();
   for (int64_t b = 0, at = 0; b < blocks; b += 2, at += 4 * 64) {
     const bool pair = b + 1 < blocks;
-    __m512i bytes[kRows];
-    for (int i = 0; i < kRows; ++i) bytes[i] = LoadCodes(rows + i * row_bytes + b * kTernaryBlockBytes, pair);
+    const uint8_t* pb = rows + b * kTernaryBlockBytes;
+    // (Reading past the matrix's last row only prefetches, which never faults.)
+    if constexpr (kPrefetch)
+      for (int i = 0; i < kRows; ++i)
+        _mm_prefetch(reinterpret_cast<const char*>(pb + (kRows + i) * row_bytes), _MM_HINT_T0);
     auto run = [&]<int kRun>() {
       __m512i u[kRows];
-      for (int i = 0; i < kRows; ++i) u[i] = CodesOfRun<kRun>(bytes[i], mask3);
+      for (int i = 0; i < kRows; ++i) u[i] = CodesOfRun<kRun>(LoadCodes(pb + i * row_bytes, pair), mask3);
       for (int t = 0; t < kTokens; ++t) {
         const __m512i xv = _mm512_load_si512(xt + t * paired_stride + at + 64 * kRun);
         for (int i = 0; i < kRows; ++i) acc[i][t] = _mm512_dpbusd_epi32(acc[i][t], u[i], xv);
@@ -201,40 +206,6 @@ void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int
 // runs and one activation vector fit the 32 zmm registers.
 constexpr int kSmallBatch = 8;
 
-template <int kRows, int kTokens>
-void SmallBatchTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int64_t paired_stride,
-                    const int32_t* x_sums, int32_t* y, int64_t y_stride) {
-  const int64_t blocks = w.cols_padded / kTernaryBlock;
-  const int64_t row_bytes = w.row_bytes();
-  const uint8_t* rows = w.row(r);
-  const __m512i mask3 = _mm512_set1_epi8(3);
-  __m512i acc[kRows][kTokens];
-  for (int i = 0; i < kRows; ++i)
-    for (int t = 0; t < kTokens; ++t) acc[i][t] = _mm512_setzero_si512();
-  for (int64_t b = 0, at = 0; b < blocks; b += 2, at += 4 * 64) {
-    const bool pair = b + 1 < blocks;
-    const uint8_t* pb = rows + b * kTernaryBlockBytes;
-    // The same chunk of the next tile's rows (reading past the matrix's last
-    // row only prefetches, which never faults).
-    for (int i = 0; i < kRows; ++i)
-      _mm_prefetch(reinterpret_cast<const char*>(pb + (kRows + i) * row_bytes), _MM_HINT_T0);
-    auto run = [&]<int kRun>() {
-      __m512i u[kRows];
-      for (int i = 0; i < kRows; ++i) u[i] = CodesOfRun<kRun>(LoadCodes(pb + i * row_bytes, pair), mask3);
-      for (int t = 0; t < kTokens; ++t) {
-        const __m512i xv = _mm512_load_si512(paired + t * paired_stride + at + 64 * kRun);
-        for (int i = 0; i < kRows; ++i) acc[i][t] = _mm512_dpbusd_epi32(acc[i][t], u[i], xv);
-      }
-    };
-    run.template operator()<0>();
-    run.template operator()<1>();
-    run.template operator()<2>();
-    run.template operator()<3>();
-  }
-  for (int t = 0; t < kTokens; ++t)
-    for (int i = 0; i < kRows; ++i) y[t * y_stride + r + i] = _mm512_reduce_add_epi32(acc[i][t]) - x_sums[t];
-}
-
 template <int kTokens>
 constexpr int SmallBatchRows() {
   return std::min(8, (32 - 1) / (kTokens + 1));
@@ -245,8 +216,9 @@ void SmallBatchRange(const TernaryMatrixView& w, int64_t row_begin, int64_t row_
                      int64_t paired_stride, const int32_t* x_sums, int32_t* y, int64_t y_stride) {
   constexpr int kRows = SmallBatchRows<kTokens>();
   int64_t r = row_begin;
-  for (; r + kRows <= row_end; r += kRows) SmallBatchTile<kRows, kTokens>(w, r, paired, paired_stride, x_sums, y, y_stride);
-  for (; r < row_end; ++r) SmallBatchTile<1, kTokens>(w, r, paired, paired_stride, x_sums, y, y_stride);
+  for (; r + kRows <= row_end; r += kRows)
+    MatMulTile<kRows, kTokens, true>(w, r, paired, paired_stride, x_sums, 0, y, y_stride);
+  for (; r < row_end; ++r) MatMulTile<1, kTokens, true>(w, r, paired, paired_stride, x_sums, 0, y, y_stride);
 }
 
 using SmallBatchFn = void (*)(const TernaryMatrixView&, int64_t, int64_t, const int8_t*, int64_t, const int32_t*,
