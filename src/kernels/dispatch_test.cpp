@@ -398,15 +398,26 @@ TEST_P(KernelTableIsaTest, DenseMatVecWithinToleranceForEveryType) {
   }
 }
 
+// An int8-per-row matrix in [-127, 127] with its row scales and row sums.
+struct RandomInt8Rows {
+  RandomInt8Rows(int64_t rows, int64_t cols, std::mt19937& rng)
+      : q(static_cast<size_t>(rows * cols)), scales(static_cast<size_t>(rows)), sums(static_cast<size_t>(rows)) {
+    for (auto& v : q) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    for (auto& sc : scales) sc = 0.001f + static_cast<float>(rng() % 1000) * 1e-5f;
+    Int8RowSums(q.data(), rows, cols, sums.data());
+  }
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  std::vector<int32_t> sums;
+};
+
 TEST_P(KernelTableIsaTest, Int8OutputRowsAreBitExactWithAndWithoutRowSums) {
   std::mt19937 rng(36);
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {5, 31}, {8, 64}, {9, 65}, {17, 2560}, {6, 2561}}) {
-    std::vector<int8_t> q(rows * cols);
-    for (auto& v : q) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
-    std::vector<float> scales(rows);
-    for (auto& sc : scales) sc = 0.001f + static_cast<float>(rng() % 1000) * 1e-5f;
-    std::vector<int32_t> sums(rows);
-    Int8RowSums(q.data(), rows, cols, sums.data());
+    const RandomInt8Rows r8(rows, cols, rng);
+    const std::vector<int8_t>& q = r8.q;
+    const std::vector<float>& scales = r8.scales;
+    const std::vector<int32_t>& sums = r8.sums;
     std::vector<int8_t> xq(cols);
     for (auto& v : xq) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
     for (bool with_sums : {true, false}) {
@@ -430,12 +441,10 @@ TEST_P(KernelTableIsaTest, Int8OutputRowsAreBitExactWithAndWithoutRowSums) {
 TEST_P(KernelTableIsaTest, Int8OutputBatchMatchesOneTokenScalar) {
   std::mt19937 rng(37);
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {7, 65}, {13, 2560}, {6, 2561}}) {
-    std::vector<int8_t> q(rows * cols);
-    for (auto& v : q) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
-    std::vector<float> scales(rows);
-    for (auto& sc : scales) sc = 0.001f + static_cast<float>(rng() % 1000) * 1e-5f;
-    std::vector<int32_t> sums(rows);
-    Int8RowSums(q.data(), rows, cols, sums.data());
+    const RandomInt8Rows r8(rows, cols, rng);
+    const std::vector<int8_t>& q = r8.q;
+    const std::vector<float>& scales = r8.scales;
+    const std::vector<int32_t>& sums = r8.sums;
     for (bool with_sums : {true, false}) {
       const DenseMatrixView m{DenseType::kI8Row, rows, cols, q.data(), scales.data(), with_sums ? sums.data() : nullptr};
       for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 13}) {
