@@ -201,7 +201,7 @@ constexpr std::array<std::array<TileFn, kTileTokens>, kTileRows> AllTiles(std::i
 constexpr auto kTiles = AllTiles(std::make_integer_sequence<int, kTileRows>());
 
 // Batched decode: n <= kSmallBatch tokens, one per sequence, against weights
-// that come from memory. The cache-blocked loop below would stream each row
+// that come from memory. The cache-blocked loop (MatMulAvx2) would stream each row
 // block from DRAM in its first token tile without prefetching (too little
 // compute per byte for the hardware prefetcher to run ahead), so two tokens
 // cost 2.5x one. Here each tile's rows are read from memory once, prefetched

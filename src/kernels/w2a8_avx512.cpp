@@ -200,12 +200,13 @@ void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int
 }
 
 // Batched decode: n <= kSmallBatch tokens, one per sequence, against weights
-// that come from memory. The prefill loop above would stream each row block
-// from DRAM in its first token tile with no prefetch (compute per byte is too
-// low for the hardware prefetcher to run ahead), which made two tokens cost
-// 2.5x one. Here one pass carries every token, so each weight byte is read
-// once, and rows two tiles ahead are prefetched. kRows is the most rows whose kRows * n accumulators, kRows unpacked
-// runs and one activation vector fit the 32 zmm registers.
+// that come from memory. The cache-blocked prefill loop (MatMulAvx512) would
+// stream each row block from DRAM in its first token tile with no prefetch
+// (compute per byte is too low for the hardware prefetcher to run ahead),
+// which made two tokens cost 2.5x one. Here one pass carries every token, so
+// each weight byte is read once, and rows two tiles ahead are prefetched.
+// kRows is the most rows whose kRows * n accumulators, kRows unpacked runs
+// and one activation vector fit the 32 zmm registers.
 constexpr int kSmallBatch = 8;
 
 template <int kTokens>
