@@ -14,6 +14,7 @@
 #include <future>
 
 #include <random>
+#include <thread>
 
 #include "app/server/http_transport.h"
 #include "server_test_util.h"
@@ -344,6 +345,43 @@ TEST_F(ServerHttpTest, Http10StreamIsNotChunked) {
   const std::string r11 = c11.ReadAll();
   EXPECT_NE(HeadOf(r11).find("transfer-encoding: chunked"), std::string::npos) << r11;
   EXPECT_NE(r11.find("\r\n0\r\n\r\n"), std::string::npos);
+}
+
+// Reads a counter or gauge from /metrics (-1 when absent).
+double Metric(httplib::Client& c, const std::string& name) {
+  const Reply m = Get(c, "/metrics");
+  const size_t pos = m.body.find("\n" + name + " ");
+  return pos == std::string::npos ? -1.0 : std::stod(m.body.substr(pos + name.size() + 2));
+}
+
+// A whole (non-streamed) answer is written only at the end, so the server
+// must look at the socket to see that its client left: the generation stops
+// at the scheduler's next step and the slot serves the next request.
+TEST_F(ServerHttpTest, ClientGoneBeforeAWholeAnswerFreesTheSlot) {
+  ServerOptions o;
+  o.parallel = 1;
+  o.context_length = 4096;
+  TestServer server(o);
+  httplib::Client probe = server.Client();
+  const std::string body = R"({"prompt":"Go on forever","max_tokens":4000,"temperature":0})";
+  {
+    Raw c(server.port());
+    ASSERT_TRUE(c.Send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+    const auto t0 = Clock::now();
+    while (Metric(probe, "bitnet_requests_decoding") < 1 && MsSince(t0) < 10000)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(Metric(probe, "bitnet_requests_decoding"), 1) << "the request never started decoding";
+  }  // the client hangs up here, mid-generation
+
+  const auto t0 = Clock::now();
+  httplib::Client next = server.Client();
+  const Reply r = PostJson(next, "/v1/completions", Json{{"prompt", "next"}, {"max_tokens", 3}, {"temperature", 0}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_LT(MsSince(t0), 5000) << "the next request waited for the abandoned one";
+  EXPECT_LT(Metric(next, "bitnet_generated_tokens_total"), 1000) << "the abandoned request kept generating";
+  EXPECT_EQ(Metric(next, "bitnet_slots_busy"), 0);
+  EXPECT_EQ(Metric(next, "bitnet_generations_total"), 2) << "both requests ended";
 }
 
 size_t PeakRssKb() {

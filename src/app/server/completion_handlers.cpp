@@ -4,8 +4,9 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "app/server/completion_request.h"
 #include "app/server/batch_scheduler.h"
+#include "app/server/completion_request.h"
+#include "app/server/http_transport.h"
 #include "app/server/json_fields.h"
 #include "app/server/openai_format.h"
 #include "app/server/server_impl.h"
@@ -52,7 +53,15 @@ struct Job {
 };
 
 void RespondWhole(Job& job, httplib::Response& res) {
-  const CompletionOutcome out = job.Run(nullptr);
+  // Nothing is written before the end, so a client that hangs up is noticed
+  // by looking at its socket with each piece of text; leaving the wait
+  // cancels the request at the scheduler's next step.
+  const CompletionOutcome out = job.Run([](const std::string&) { return !ClientHungUp(); });
+  if (out.client_gone) {
+    res.status = 499;  // nobody reads it; the transport sees the closed socket
+    res.set_header("Connection", "close");
+    return;
+  }
   if (out.interrupted) throw ApiError(503, "the server is shutting down", "", "shutting_down");
   const Usage usage = job.UsageOf(out);
   SendJson(res, 200,

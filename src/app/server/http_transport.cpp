@@ -583,6 +583,16 @@ void HttpTransport::Worker() {
   }
 }
 
+namespace {
+thread_local int serving_fd = -1;  // the connection of the request the handler is answering
+}  // namespace
+
+bool ClientHungUp() {
+  if (serving_fd < 0) return false;
+  pollfd p{serving_fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 void HttpTransport::Serve(std::unique_ptr<Conn> conn) {
   Conn& c = *conn;
   for (;;) {
@@ -592,8 +602,11 @@ void HttpTransport::Serve(std::unique_ptr<Conn> conn) {
     httplib::Response res;
     bool keep = c.parser.keep_alive() && !stopping_;
     try {
+      serving_fd = c.fd;
       handler_(req, res);
+      serving_fd = -1;
     } catch (...) {
+      serving_fd = -1;
       res = httplib::Response();
       res.status = 500;
       refuse_(req, res);

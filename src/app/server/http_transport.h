@@ -77,6 +77,13 @@ class RequestParser {
   std::string error_message_;
 };
 
+// True when the client whose request this thread's handler is answering has
+// closed its end of the connection (checked now, without blocking); false
+// outside a handler. Lets a handler that answers only at the end (a whole,
+// non-streamed completion) stop work nobody will read. A client that only
+// shuts down its sending half counts as gone too, as for most HTTP servers.
+bool ClientHungUp();
+
 class HttpTransport {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
