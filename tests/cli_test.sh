@@ -200,6 +200,19 @@ assert db.execute("select count(*), max(n_gen) from test").fetchone() == (3, 4)'
 check "bench md names the -pg test pp8+tg4" grep -q "| pp8+tg4 |" "$W/b.md"
 "${B[@]}" --progress -o json >/dev/null 2>"$W/b.err"
 check "bench --progress" grep -q "benchmark 3/3: starting" "$W/b.err"
+# bench -npl: llama-batched-bench's table and jsonl rows, one per (pp, tg, B).
+N=("$BITNET" bench -m "$W/tiny.gguf" -npl 1,3 -npp 4 -ntg 2 -t 1)
+"${N[@]}" >"$W/n.md" 2>/dev/null
+check "bench -npl md: a row per B" python3 -c '
+import sys; rows=[l for l in open(sys.argv[1]) if l.startswith("|") and l.split("|")[1].strip().isdigit()]
+assert [l.split("|")[3].strip() for l in rows] == ["1", "3"], rows
+assert all(float(l.split("|")[8]) > 0 for l in rows), rows' "$W/n.md"
+"${N[@]}" --output-format jsonl >"$W/n.jsonl" 2>/dev/null
+check "bench -npl jsonl: llama-batched-bench fields" python3 -c '
+import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]
+assert [(r["pp"], r["tg"], r["pl"], r["n_kv"]) for r in rows] == [(4, 2, 1, 6), (4, 2, 3, 18)], rows
+assert all(r["speed_tg"] > 0 and r["t"] > 0 and "speed_mix" in r for r in rows), rows' "$W/n.jsonl"
+expect_error "--output-format: expected md or jsonl, got 'csv'" bench -m "$W/tiny.gguf" -npl 1 --output-format csv
 "${B[@]}" -ngl 99 -fa 1 -b 2048 -ub 512 -mmp 0 -o json >/dev/null 2>"$W/b.err"
 rc=$?
 check "bench takes llama-bench's -ngl -fa -b -ub -mmp" sh -c '[ "$1" -eq 0 ] && grep -q "note: -ngl has no effect here" "$2"' _ "$rc" "$W/b.err"

@@ -98,7 +98,7 @@ bool IsBatchedBench(int argc, char** argv) {
 }
 
 int RunBatchedBench(int argc, char** argv) {
-  Args args("bench", "-m MODEL -npl 1,2,4,8 [-npp 128] [-ntg 128] [-t N]",
+  Args args("bench", "-m MODEL -npl 1,2,4,8 [-npp 128] [-ntg 128] [-t N] [--output-format md|jsonl]",
             "llama-batched-bench's test: B parallel sequences, each a prompt of PP tokens (run as one batch),\n"
             "then TG generated tokens each (one batched forward per step). S_TG is the aggregate decode\n"
             "speed of all B sequences. MIX: one step running a new PP prompt while B - 1 sequences decode.");
@@ -109,7 +109,13 @@ int RunBatchedBench(int argc, char** argv) {
   args.Value({"-t", "--threads"}, "N", "threads", std::to_string(std::max(1u, std::thread::hardware_concurrency())));
   args.Value({"--device"}, "DEV", "auto | cpu | npu | npu-emu", "auto");
   args.Value({"--output-type"}, "T", "output matrix: auto | bf16 | int8", "auto");
+  args.Value({"--output-format"}, "FMT",
+             "md | jsonl (llama-batched-bench's: one object per row with its field names, plus t_mix, speed_mix)",
+             "md");
   if (!args.Parse(argc, argv)) return 0;
+  const std::string format = args.Str("--output-format");
+  Check(format == "md" || format == "jsonl", "--output-format", "expected md or jsonl, got '" + format + "'");
+  const bool jsonl = format == "jsonl";
   const std::string path = ModelPathFrom(args);
   const std::vector<int> parallel = PositiveList(args.Str("--n-parallel"), "-npl");
   const std::vector<int> prompts = PositiveList(args.Str("--n-prompt"), "-npp");
@@ -129,20 +135,30 @@ int RunBatchedBench(int argc, char** argv) {
             "prompt plus generation exceeds the context of " + std::to_string(model->config().max_context));
   RunBatched(*model, *activations, std::min(prompts[0], 16), 2, 1, rng);  // warm-up: pages, pool threads
 
-  std::printf("\nmain: n_threads = %d, device = %s\n\n", o.n_threads, model->device_line().c_str());
-  std::printf("|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s "
-              "| T_MIX s | S_MIX t/s |\n");
-  std::printf("|-------|--------|------|--------|----------|----------|----------|----------|----------|----------"
-              "|---------|-----------|\n");
+  if (!jsonl) {
+    std::printf("\nmain: n_threads = %d, device = %s\n\n", o.n_threads, model->device_line().c_str());
+    std::printf("|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s "
+                "| T_MIX s | S_MIX t/s |\n");
+    std::printf("|-------|--------|------|--------|----------|----------|----------|----------|----------|----------"
+                "|---------|-----------|\n");
+  }
   for (int pp : prompts)
     for (int tg : gens)
       for (int b : parallel) {
         const BatchedResult r = RunBatched(*model, *activations, pp, tg, b, rng);
         const double t = r.t_pp + r.t_tg;
-        const int mix_tokens = pp + (b - 1);
-        std::printf("| %5d | %6d | %4d | %6d | %8.3f | %8.2f | %8.3f | %8.2f | %8.3f | %8.2f | %7.3f | %9.2f |\n",
-                    r.pp, r.tg, r.b, r.n_kv(), r.t_pp, r.b * r.pp / r.t_pp, r.t_tg, r.b * r.tg / r.t_tg, t,
-                    r.n_kv() / t, r.t_mix, mix_tokens / r.t_mix);
+        const double speed_pp = r.b * r.pp / r.t_pp, speed_tg = r.b * r.tg / r.t_tg;
+        const double speed_mix = (pp + (b - 1)) / r.t_mix;
+        if (jsonl)
+          std::printf("{\"n_threads\": %d, \"n_threads_batch\": %d, \"pp\": %d, \"tg\": %d, \"pl\": %d, "
+                      "\"n_kv\": %d, \"t_pp\": %f, \"speed_pp\": %f, \"t_tg\": %f, \"speed_tg\": %f, \"t\": %f, "
+                      "\"speed\": %f, \"t_mix\": %f, \"speed_mix\": %f}\n",
+                      o.n_threads, o.n_threads, r.pp, r.tg, r.b, r.n_kv(), r.t_pp, speed_pp, r.t_tg, speed_tg, t,
+                      r.n_kv() / t, r.t_mix, speed_mix);
+        else
+          std::printf("| %5d | %6d | %4d | %6d | %8.3f | %8.2f | %8.3f | %8.2f | %8.3f | %8.2f | %7.3f | %9.2f |\n",
+                      r.pp, r.tg, r.b, r.n_kv(), r.t_pp, speed_pp, r.t_tg, speed_tg, t, r.n_kv() / t, r.t_mix,
+                      speed_mix);
         std::fflush(stdout);
       }
   return 0;
