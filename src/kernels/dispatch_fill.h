@@ -7,6 +7,15 @@
 
 namespace bitnet::dispatch_fill {
 
+// A mat_mul_int8_rows entry from a one-token kernel: run it once per token
+// over the range (the caller keeps the range cache-sized, so every token after
+// the first reads the rows from cache).
+template <MatVecInt8RowsFn* kOneToken>
+void Int8RowsPerToken(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
+                      const float* inv_a, int n, float* const* y) {
+  for (int t = 0; t < n; ++t) kOneToken(m, row_begin, row_end, xq + t * m.cols, inv_a[t], y[t] + row_begin);
+}
+
 void AddScalarOps(KernelTable& t);
 void AddScalarQuantize(KernelTable& t);
 void AddScalarAttention(KernelTable& t);

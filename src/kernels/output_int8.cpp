@@ -73,15 +73,10 @@ void MatVecVnniOrAvx2(const DenseMatrixView& m, int64_t row_begin, int64_t row_e
   MatVecAvx2(m, row_begin, row_end, xq, inv_a, y);
 }
 
-void MatMulAvx2(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, const float* inv_a,
-                int n, float* const* y) {
-  for (int t = 0; t < n; ++t) MatVecAvx2(m, row_begin, row_end, xq + t * m.cols, inv_a[t], y[t] + row_begin);
-}
-
 void MatMulVnniOrAvx2(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
                       const float* inv_a, int n, float* const* y) {
   if (m.row_sums != nullptr) return MatMulInt8RowsVnni(m, row_begin, row_end, xq, inv_a, n, y);
-  MatMulAvx2(m, row_begin, row_end, xq, inv_a, n, y);
+  dispatch_fill::Int8RowsPerToken<MatVecAvx2>(m, row_begin, row_end, xq, inv_a, n, y);
 }
 
 #endif
@@ -106,24 +101,17 @@ void MatVecInt8RowsScalar(const DenseMatrixView& m, int64_t row_begin, int64_t r
   }
 }
 
-namespace {
-void MatMulInt8RowsScalar(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
-                          const float* inv_a, int n, float* const* y) {
-  for (int t = 0; t < n; ++t) MatVecInt8RowsScalar(m, row_begin, row_end, xq + t * m.cols, inv_a[t], y[t] + row_begin);
-}
-}  // namespace
-
 namespace dispatch_fill {
 
 void AddScalarOutputInt8(KernelTable& t) {
   t.mat_vec_int8_rows = {MatVecInt8RowsScalar, KernelIsa::kScalar};
-  t.mat_mul_int8_rows = {MatMulInt8RowsScalar, KernelIsa::kScalar};
+  t.mat_mul_int8_rows = {Int8RowsPerToken<MatVecInt8RowsScalar>, KernelIsa::kScalar};
 }
 
 #if defined(__x86_64__)
 void AddAvx2OutputInt8(KernelTable& t) {
   t.mat_vec_int8_rows = {MatVecAvx2, KernelIsa::kAvx2};
-  t.mat_mul_int8_rows = {MatMulAvx2, KernelIsa::kAvx2};
+  t.mat_mul_int8_rows = {Int8RowsPerToken<MatVecAvx2>, KernelIsa::kAvx2};
 }
 void AddAvx512VnniOutputInt8(KernelTable& t) {
   t.mat_vec_int8_rows = {MatVecVnniOrAvx2, KernelIsa::kAvx512Vnni};

@@ -3,6 +3,8 @@
 // W2A8 dispatch has found a VNNI CPU.
 #include "kernels/output_int8.h"
 
+#include "kernels/dispatch_fill.h"
+
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 // GCC 12's _mm512_reduce_add_epi32 trips -Wmaybe-uninitialized inside its
 // own header (as in w2a8_avx512.cpp); the value is never read.
@@ -146,7 +148,7 @@ void MatMulInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row
 namespace bitnet {
 void MatMulInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
                         const float* inv_a, int n, float* const* y) {
-  for (int t = 0; t < n; ++t) MatVecInt8RowsScalar(m, row_begin, row_end, xq + t * m.cols, inv_a[t], y[t] + row_begin);
+  dispatch_fill::Int8RowsPerToken<MatVecInt8RowsScalar>(m, row_begin, row_end, xq, inv_a, n, y);
 }
 void MatVecInt8RowsVnni(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq, float inv_a,
                         float* y) {

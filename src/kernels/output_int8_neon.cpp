@@ -45,18 +45,12 @@ void MatVecInt8RowsNeon(const DenseMatrixView& m, int64_t row_begin, int64_t row
   }
 }
 
-// Per token over the caller's cache-sized range of rows.
-void MatMulInt8RowsNeon(const DenseMatrixView& m, int64_t row_begin, int64_t row_end, const int8_t* xq,
-                        const float* inv_a, int n, float* const* y) {
-  for (int t = 0; t < n; ++t) MatVecInt8RowsNeon(m, row_begin, row_end, xq + t * m.cols, inv_a[t], y[t] + row_begin);
-}
-
 }  // namespace
 
 namespace dispatch_fill {
 void AddNeonOutputInt8(KernelTable& t) {
   t.mat_vec_int8_rows = {MatVecInt8RowsNeon, KernelIsa::kNeonDot};
-  t.mat_mul_int8_rows = {MatMulInt8RowsNeon, KernelIsa::kNeonDot};
+  t.mat_mul_int8_rows = {Int8RowsPerToken<MatVecInt8RowsNeon>, KernelIsa::kNeonDot};
 }
 }  // namespace dispatch_fill
 
