@@ -81,6 +81,11 @@ void Int8RowsTile(const DenseMatrixView& m, int64_t r, const uint8_t* xu, int64_
   for (int i = 0; i < kRows; ++i)
     for (int t = 0; t < kTokens; ++t) acc[i][t] = _mm512_setzero_si512();
   auto chunk = [&](int64_t c, __mmask64 mask) {
+    // The same columns of the rows two tiles on: with every token of a step
+    // in the tile, the hardware prefetcher alone left the pass at ~half the
+    // memory rate.
+    for (int i = 0; i < kRows; ++i)
+      _mm_prefetch(reinterpret_cast<const char*>(RowOf(m, r + 2 * kRows + i) + c), _MM_HINT_T0);
     __m512i q[kRows];
     for (int i = 0; i < kRows; ++i) q[i] = _mm512_maskz_loadu_epi8(mask, RowOf(m, r + i) + c);
     for (int t = 0; t < kTokens; ++t) {
