@@ -220,13 +220,15 @@ void Transformer::BitLinear(const BitLinearWeights& w, const QuantizedBatch& in,
   const int64_t rows = w.w.rows;
   a.acc.resize(static_cast<size_t>(n) * rows);  // [n][rows] exact int32
   backend_.MatMul(w.handle, in.q.data(), in.sums.data(), n, a.acc.data());
-  for (int t = 0; t < n; ++t) {
+  // Per token on the pool: run on the calling thread alone, this float tail
+  // of every product was a serial stretch of a batched step.
+  ForEachToken(n, [&](int t) {
     for (const RowRangeScale& range : w.ranges) {
       const float k = range.scale / in.scales[t];
       for (int64_t r = range.begin; r < range.end; ++r)
         out[t * rows + r] = static_cast<float>(a.acc[t * rows + r]) * k;
     }
-  }
+  });
 }
 
 void Transformer::BitLinearBlockScaled(const BitLinearWeights& w, const QuantizedBatch& in, int n,
