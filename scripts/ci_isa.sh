@@ -28,6 +28,7 @@ detect_isas() {
   case "$(uname -m)" in
     x86_64)
       if has avx2 && has fma && has f16c; then isas+=" avx2"; fi
+      if has avx2 && has fma && has f16c && has avx_vnni; then isas+=" avxvnni"; fi
       if has avx2 && has fma && has f16c && has avx512f && has avx512bw && has avx512vl && has avx512_vnni; then
         isas+=" avx512vnni"
       fi ;;

@@ -1,6 +1,8 @@
 #include "kernels/dispatch.h"
 
+#include <array>
 #include <cstdlib>
+#include <iterator>
 
 #include "kernels/cpu_features.h"
 #include "kernels/dispatch_fill.h"
@@ -10,12 +12,16 @@ namespace bitnet {
 
 // Defined by the per-ISA W2A8 translation units when they are compiled in.
 const W2A8Kernels* Avx2W2A8Kernels();
+const W2A8Kernels* AvxVnniW2A8Kernels();
 const W2A8Kernels* Avx512VnniW2A8Kernels();
 const W2A8Kernels* NeonDotW2A8Kernels();
 
 namespace {
 
-constexpr KernelIsa kAllIsas[] = {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot};
+// In order of preference: the last runnable one is the default.
+constexpr KernelIsa kAllIsas[] = {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvxVnni, KernelIsa::kAvx512Vnni,
+                                  KernelIsa::kNeonDot};
+constexpr int kIsaCount = static_cast<int>(std::size(kAllIsas));
 
 #if defined(__x86_64__)
 // The float kernels of the AVX2 table use FMA and F16C as well.
@@ -47,6 +53,7 @@ const KernelTable* BuildTable(KernelIsa isa, KernelTable& storage) {
   switch (isa) {
     case KernelIsa::kScalar: break;
     case KernelIsa::kAvx2:
+    case KernelIsa::kAvxVnni:  // only the W2A8 product differs from AVX2
     case KernelIsa::kAvx512Vnni:
 #if defined(__x86_64__)
       if (!CpuHasAvx2FmaF16c()) return nullptr;
@@ -100,10 +107,13 @@ const KernelTable& ScalarKernelTable() {
 }
 
 const KernelTable* KernelTableFor(KernelIsa isa) {
-  static KernelTable storage[4];
-  static const KernelTable* const tables[] = {BuildTable(kAllIsas[0], storage[0]), BuildTable(kAllIsas[1], storage[1]),
-                                              BuildTable(kAllIsas[2], storage[2]), BuildTable(kAllIsas[3], storage[3])};
-  for (int i = 0; i < 4; ++i)
+  static KernelTable storage[kIsaCount];
+  static const std::array<const KernelTable*, kIsaCount> tables = [] {
+    std::array<const KernelTable*, kIsaCount> built{};
+    for (int i = 0; i < kIsaCount; ++i) built[i] = BuildTable(kAllIsas[i], storage[i]);
+    return built;
+  }();
+  for (int i = 0; i < kIsaCount; ++i)
     if (kAllIsas[i] == isa) return tables[i];
   return nullptr;
 }
@@ -129,6 +139,7 @@ const char* IsaName(KernelIsa isa) {
   switch (isa) {
     case KernelIsa::kScalar: return "scalar";
     case KernelIsa::kAvx2: return "avx2";
+    case KernelIsa::kAvxVnni: return "avxvnni";
     case KernelIsa::kAvx512Vnni: return "avx512vnni";
     case KernelIsa::kNeonDot: return "neon";
   }
@@ -138,13 +149,14 @@ const char* IsaName(KernelIsa isa) {
 KernelIsa ParseIsa(const std::string& name) {
   for (KernelIsa isa : kAllIsas)
     if (name == IsaName(isa)) return isa;
-  throw Error("BITNET_ISA: unknown kernel variant '" + name + "' (expected scalar, avx2, avx512vnni or neon)");
+  throw Error("BITNET_ISA: unknown kernel variant '" + name + "' (expected scalar, avx2, avxvnni, avx512vnni or neon)");
 }
 
 const W2A8Kernels* W2A8KernelsFor(KernelIsa isa) {
   switch (isa) {
     case KernelIsa::kScalar: return &ScalarW2A8Kernels();
     case KernelIsa::kAvx2: return Avx2W2A8Kernels();
+    case KernelIsa::kAvxVnni: return AvxVnniW2A8Kernels();
     case KernelIsa::kAvx512Vnni: return Avx512VnniW2A8Kernels();
     case KernelIsa::kNeonDot: return NeonDotW2A8Kernels();
   }

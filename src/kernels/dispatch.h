@@ -9,7 +9,7 @@
 // and the best lesser one otherwise (the avx512vnni table's float ops are the
 // AVX2 ones; RoPE and SiLU are scalar everywhere); Entries() says which.
 //
-// BITNET_ISA=scalar|avx2|avx512vnni|neon. An unknown name, or an ISA this CPU
+// BITNET_ISA=scalar|avx2|avxvnni|avx512vnni|neon. An unknown name, or an ISA this CPU
 // or build cannot run, throws Error on first use (no silent fallback); the
 // CPU backend makes that first use when it is created.
 //

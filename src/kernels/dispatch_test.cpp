@@ -27,7 +27,7 @@
 namespace bitnet {
 namespace {
 
-constexpr KernelIsa kAll[] = {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot};
+constexpr KernelIsa kAll[] = {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvxVnni, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot};
 
 std::vector<float> RandomFloats(int64_t n, float scale, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, scale);
@@ -47,7 +47,7 @@ uint32_t Bits(float f) {
 std::map<std::string, KernelIsa> ExpectedEntries(KernelIsa isa) {
   std::map<std::string, KernelIsa> want;
   for (const auto& [name, unused] : ScalarKernelTable().Entries()) want[name] = KernelIsa::kScalar;
-  if (isa == KernelIsa::kAvx2 || isa == KernelIsa::kAvx512Vnni) {
+  if (isa == KernelIsa::kAvx2 || isa == KernelIsa::kAvxVnni || isa == KernelIsa::kAvx512Vnni) {
     for (const char* name : {"rms_norm", "quantize_int8", "softmax", "relu2_gate", "dot_f32", "attention_scores",
                              "attention_values", "f32_to_f16_row", "mat_vec_dense", "mat_vec_int8_rows",
                              "mat_mul_int8_rows"})
@@ -472,7 +472,7 @@ TEST_P(KernelTableIsaTest, Int8OutputBatchMatchesOneTokenScalar) {
 std::string IsaParamName(const ::testing::TestParamInfo<KernelIsa>& info) { return IsaName(info.param); }
 
 INSTANTIATE_TEST_SUITE_P(SimdTables, KernelTableIsaTest,
-                         ::testing::Values(KernelIsa::kAvx2, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot),
+                         ::testing::Values(KernelIsa::kAvx2, KernelIsa::kAvxVnni, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot),
                          IsaParamName);
 
 }  // namespace

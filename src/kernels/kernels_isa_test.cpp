@@ -227,7 +227,7 @@ TEST_P(W2A8IsaTest, EveryRowSubRangeOfATiledMatrix) {
 std::string IsaParamName(const ::testing::TestParamInfo<KernelIsa>& info) { return IsaName(info.param); }
 
 INSTANTIATE_TEST_SUITE_P(SimdVariants, W2A8IsaTest,
-                         ::testing::Values(KernelIsa::kAvx2, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot),
+                         ::testing::Values(KernelIsa::kAvx2, KernelIsa::kAvxVnni, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot),
                          IsaParamName);
 
 TEST(W2A8Dispatch, ForcedVariantsAreCheckedNotTrusted) {
@@ -235,7 +235,7 @@ TEST(W2A8Dispatch, ForcedVariantsAreCheckedNotTrusted) {
   const std::vector<KernelIsa> runnable = RunnableIsas();
   ASSERT_FALSE(runnable.empty());
   EXPECT_EQ(runnable.front(), KernelIsa::kScalar);
-  for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot}) {
+  for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvxVnni, KernelIsa::kAvx512Vnni, KernelIsa::kNeonDot}) {
     const bool can_run = std::find(runnable.begin(), runnable.end(), isa) != runnable.end();
     if (can_run) {
       EXPECT_EQ(SelectW2A8Kernels(IsaName(isa)).isa, isa);

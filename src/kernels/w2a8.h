@@ -1,7 +1,7 @@
 // W2A8 kernels: packed ternary weights (ternary_layout.h) times int8
 // activations, exact int32 results. Every variant is bit-exact with the scalar
 // reference; the variant is chosen at run time from the CPU's features and can
-// be forced with BITNET_ISA=scalar|avx2|avx512vnni|neon. The choice is the one
+// be forced with BITNET_ISA=scalar|avx2|avxvnni|avx512vnni|neon. The choice is the one
 // kernel table's (dispatch.h), which every other kernel follows too.
 //
 // Activations are padded with zeros to w.cols_padded. Kernels compute
@@ -16,7 +16,7 @@
 
 namespace bitnet {
 
-enum class KernelIsa { kScalar, kAvx2, kAvx512Vnni, kNeonDot };
+enum class KernelIsa { kScalar, kAvx2, kAvxVnni, kAvx512Vnni, kNeonDot };
 
 struct W2A8Kernels {
   KernelIsa isa;
@@ -49,7 +49,7 @@ const W2A8Kernels& ActiveW2A8Kernels();
 const W2A8Kernels& SelectW2A8Kernels(const char* forced);
 
 const char* IsaName(KernelIsa isa);
-// Parses "scalar", "avx2", "avx512vnni", "neon"; throws Error otherwise.
+// Parses "scalar", "avx2", "avxvnni", "avx512vnni", "neon"; throws Error otherwise.
 KernelIsa ParseIsa(const std::string& name);
 
 }  // namespace bitnet
