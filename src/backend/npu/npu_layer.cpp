@@ -168,19 +168,25 @@ std::shared_ptr<const NpuProgram> RecordedNpuLayerProgram(NpuGeneration g) {
   return p;
 }
 
-NpuNormResult EmulateNpuNormMatMul(const NpuTilingPlan& plan, const uint8_t* weights, size_t weight_bytes,
-                                   const float* x, const float* g, int64_t width, float eps, int32_t* y) {
+void RunNpuNormMatMulProgram(const NpuTilingPlan& plan, const uint8_t* weights, size_t weight_bytes, const float* vin,
+                             int64_t width, float eps, int32_t* y, uint8_t* records) {
   Check(static_cast<int64_t>(weight_bytes) == plan.weight_bytes(), "npu emulator",
         "weight buffer has " + std::to_string(weight_bytes) + " bytes, plan " + plan.ShapeName() + " needs " +
             std::to_string(plan.weight_bytes()));
+  // The program only reads W and the vector input; the interpreter's buffers are writable.
+  const NpuDdrArg args[4] = {{const_cast<uint8_t*>(weights), weight_bytes},
+                             {reinterpret_cast<uint8_t*>(const_cast<float*>(vin)), static_cast<size_t>(NpuVectorInputBytes(plan))},
+                             {reinterpret_cast<uint8_t*>(y), static_cast<size_t>(plan.y_bytes())},
+                             {records, static_cast<size_t>(NpuHostRecordBytes(plan))}};
+  RecordedNpuLayerProgram(plan.generation)->Run(MakeNpuNormMatMulSequence(plan, width, eps), args, nullptr);
+}
+
+NpuNormResult EmulateNpuNormMatMul(const NpuTilingPlan& plan, const uint8_t* weights, size_t weight_bytes,
+                                   const float* x, const float* g, int64_t width, float eps, int32_t* y) {
   std::vector<float> vin(static_cast<size_t>(NpuVectorInputBytes(plan) / 4));
   PackNormInputForNpu(x, g, width, plan, vin.data());
   std::vector<uint8_t> records(static_cast<size_t>(NpuHostRecordBytes(plan)));
-  const NpuDdrArg args[4] = {{const_cast<uint8_t*>(weights), weight_bytes},
-                             {reinterpret_cast<uint8_t*>(vin.data()), vin.size() * sizeof(float)},
-                             {reinterpret_cast<uint8_t*>(y), static_cast<size_t>(plan.y_bytes())},
-                             {records.data(), records.size()}};
-  RecordedNpuLayerProgram(plan.generation)->Run(MakeNpuNormMatMulSequence(plan, width, eps), args, nullptr);
+  RunNpuNormMatMulProgram(plan, weights, weight_bytes, vin.data(), width, eps, y, records.data());
   return ParseNpuHostRecords(records.data(), plan, width);
 }
 

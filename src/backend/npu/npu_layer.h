@@ -55,7 +55,10 @@ NpuRuntimeSequence MakeNpuNormMatMulSequence(const NpuTilingPlan& plan, int64_t 
 const std::string& RecordedNpuLayerProgramJson(NpuGeneration g);
 std::shared_ptr<const NpuProgram> RecordedNpuLayerProgram(NpuGeneration g);
 
-// One fused dispatch through the emulator: y [kMaxTokens][rows_padded] (token 0 computed).
+// One fused dispatch through the emulator, on DDR buffers as XRT would hand them.
+void RunNpuNormMatMulProgram(const NpuTilingPlan& plan, const uint8_t* weights, size_t weight_bytes, const float* vin,
+                             int64_t width, float eps, int32_t* y, uint8_t* records);
+// The same from x and g, parsed.: y [kMaxTokens][rows_padded] (token 0 computed).
 NpuNormResult EmulateNpuNormMatMul(const NpuTilingPlan& plan, const uint8_t* weights, size_t weight_bytes,
                                    const float* x, const float* g, int64_t width, float eps, int32_t* y);
 
