@@ -44,8 +44,8 @@ VRTP_WIDTH, VRTP_K_CHUNKS, VRTP_TILES, VRTP_EPS_BITS, VRTP_LEN = 0, 1, 2, 3, 4
 VEC_CHUNK = 256
 VEC_INPUT_FLOATS = 2 * VEC_CHUNK   # bitnet_vector.h kVecInputFloats: x chunk | g chunk
 HOST_RECORD_BYTES = 1024           # bitnet_vector.h kHostRecordBytes
-VEC_STATE_BYTES = 20672            # sizeof(bitnet_npu::VecState); checked by tests/npu/npu_layer_test.cpp
-VEC_MAX_CHUNKS = 16                # bitnet_vector.h kVecMaxChunks
+VEC_STATE_BYTES = 34752            # sizeof(bitnet_npu::VecState); checked by tests/npu/npu_layer_test.cpp
+VEC_MAX_CHUNKS = 27                # bitnet_vector.h kVecMaxChunks
 VECTOR_TILE = (0, 4)               # one of column 0's idle cores
 
 

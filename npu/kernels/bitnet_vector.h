@@ -22,7 +22,9 @@ namespace bitnet_npu {
 
 inline constexpr int kVecChunk = kKChunk;       // elements normed per input object (= a K chunk)
 inline constexpr int kVecLanes = 16;            // partial sums of squares (one float vector)
-inline constexpr int kVecMaxWidth = 4096;       // longest vector the state holds (16 K chunks)
+// Longest vector the state holds: 27 K chunks, the 2B model's FFN width
+// (6912, down_proj's K); the state is then 34 KiB of the core's 64 KiB.
+inline constexpr int kVecMaxWidth = 6912;
 inline constexpr int kVecMaxChunks = kVecMaxWidth / kVecChunk;
 
 // Input object (2 KiB): one chunk of the vector to norm and its norm weights.

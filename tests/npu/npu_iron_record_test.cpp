@@ -168,7 +168,7 @@ TEST(NpuIronRecord, FusedProgramFitsTheHardware) {
   for (auto gen : {NpuGeneration::kNpu1, NpuGeneration::kNpu2}) {
     SCOPED_TRACE(NpuGenerationName(gen));
     CheckFitsTheHardware(json::parse(RecordedNpuLayerProgramJson(gen)), gen, 1);
-    CheckFitsTheHardware(npu_test::RecordDesign(MakeNpuTilingPlan(3840, 4096, gen, 1), "bitnet_layer.py"), gen, 1);
+    CheckFitsTheHardware(npu_test::RecordDesign(MakeNpuTilingPlan(2560, 6912, gen, 1), "bitnet_layer.py"), gen, 1);
   }
 }
 
