@@ -80,8 +80,8 @@ class NpuBackend final : public Backend {
     const NpuMatrix& m = matrices_.at(static_cast<size_t>(handle));
     std::lock_guard<std::mutex> lock(device_mu_);
     std::string why;
-    if (!m.on_npu || !failure_.empty() || !routing_.decode || !executor_->CanRunNormMatMul(m.decode) ||
-        !NpuLayerFits(m.decode, width, &why))
+    if (!m.on_npu || !failure_.empty() || !routing_.decode || TernaryPaddedCols(width) != m.view.cols_padded ||
+        !executor_->CanRunNormMatMul(m.decode) || !NpuLayerFits(m.decode, width, &why))
       return false;
     try {
       vin_ddr_.resize(static_cast<size_t>(NpuVectorInputBytes(m.decode) / 4));
