@@ -181,6 +181,29 @@ TEST(NpuLayer, FusedDispatchIsExactAgainstTheCpuOnTheNpusActivations) {
   }
 }
 
+// Malformed fused recordings: the error names what is wrong.
+TEST(NpuLayer, RejectsMalformedRecordingsNamingTheField) {
+  auto expect = [](const std::function<void(json&)>& mutate, const std::string& says) {
+    json rec = json::parse(RecordedNpuLayerProgramJson(NpuGeneration::kNpu2));
+    mutate(rec);
+    try {
+      NpuProgram::FromRecording(rec);
+      ADD_FAILURE() << "no error; expected one saying '" << says << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  auto vector_call = [](json& r) -> json& { return r["config"]["workers"].back()["body"][1]; };  // bitnet_vec_begin
+  expect([&](json& r) { vector_call(r)["args"][0] = json{{"buffer", "vrtp"}}; }, "passes the runtime parameter buffer 'vrtp'");
+  expect([&](json& r) { vector_call(r)["args"][0] = json{{"buffer", "rtp_0_0"}}; }, "passes buffer 'rtp_0_0' that is not its own");
+  expect([&](json& r) { r["config"]["buffers"][r["config"]["buffers"].size() - 2]["elems"] = 100; }, "buffer 'vstate' has 100");
+  expect([&](json& r) { r["config"]["buffers"][0].erase("elem_bytes"); }, "'elem_bytes'");
+  expect([&](json& r) {
+    for (json& f : r["config"]["fifos"])
+      if (f["name"] == kNpuVectorActivationFifo) f["consumers"].push_back(json{{"tile", {0, 0}}, {"via", "shim"}});
+  }, "goes to cores and to a shim at once");
+}
+
 TEST(NpuLayer, RefusesWhatTheVectorCoreCannotHold) {
   std::string why;
   EXPECT_TRUE(NpuLayerFits(MakeNpuTilingPlan(2560, 6912, NpuGeneration::kNpu2, 1), 6912, &why)) << why;  // down_proj
