@@ -7,9 +7,9 @@
 // (src/backend/npu/npu_layer.cpp) uses.
 //
 // Plain scalar float code: it uses no aie_api operation, so nothing here
-// depends on an unverified aie_api mode (AIE2 has no scalar FPU: Peano lowers
-// these float operations to software routines; vectorizing them with
-// aie::vector<float, 16> is open, docs/NPU.md). Every result is a fixed
+// depends on an unverified aie_api mode. Unverified instead: how fast Peano's
+// scalar float code runs on the core (we expect library routines, not a
+// scalar FPU); vectorizing with aie::vector<float, 16> is open, docs/NPU.md. Every result is a fixed
 // sequence of IEEE float operations, so the host build computes exactly what
 // the core would; the sums of squares run in kVecLanes partial sums, as a
 // vector version would.
