@@ -31,6 +31,20 @@ class Backend {
   // each token's activations), y: [n][rows] with
   // y[t][r] = sum_k W[r][k] * x[t][k], exact.
   virtual void MatMul(int handle, const int8_t* x, const int32_t* x_sums, int n, int32_t* y) = 0;
+
+  // One token's norm, quantizer and product in one device dispatch:
+  // xq = quantize(rmsnorm(x) * g) (per-token absmax int8, the formula of
+  // kernels/quantize.h computed on the device), y = W · xq. x, g: [width];
+  // xq: [cols_padded]; *scale = a, *sum = sum of xq; y: [rows] exact int32.
+  // Returns false, touching nothing, when this backend does not fuse for
+  // `handle` (the caller norms on the host and calls MatMul); the CPU backend
+  // never does. The device's xq may differ from the host's by one in a few
+  // elements (its float order differs), which is why it is returned: y is
+  // exactly W · xq, checkable against MatMul on it.
+  virtual bool NormMatMul(int /*handle*/, const float* /*x*/, const float* /*g*/, int64_t /*width*/, float /*eps*/,
+                          int8_t* /*xq*/, float* /*scale*/, int32_t* /*sum*/, int32_t* /*y*/) {
+    return false;
+  }
 };
 
 // The CPU backend: the active W2A8 kernels, rows split across the pool.

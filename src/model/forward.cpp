@@ -90,9 +90,8 @@ void Transformer::AttentionBlock(int layer, std::span<const TokenRow> rows, Acti
   const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
   const int64_t qkv_dim = q_dim + 2 * kv_dim;
 
-  NormQuantize(a.x.data(), c.hidden, L.attn_norm, n, a.xq_hidden);
   a.qkv.resize(static_cast<size_t>(n) * qkv_dim);  // [n][q | k | v]
-  BitLinear(L.qkv, a.xq_hidden, n, a, a.qkv.data());
+  NormBitLinear(a.x.data(), c.hidden, L.attn_norm, L.qkv, n, a, a.xq_hidden, a.qkv.data());
 
   const int half = c.head_dim / 2;
   ForEachToken(n, [&](int t) {
@@ -109,9 +108,8 @@ void Transformer::AttentionBlock(int layer, std::span<const TokenRow> rows, Acti
   a.attn.resize(static_cast<size_t>(n) * q_dim);  // [n][H][D]
   Attend(layer, rows, a);
 
-  NormQuantize(a.attn.data(), q_dim, L.attn_sub_norm, n, a.xq_attn);
   a.proj.resize(static_cast<size_t>(n) * c.hidden);  // [n][hidden]
-  BitLinear(L.o, a.xq_attn, n, a, a.proj.data());
+  NormBitLinear(a.attn.data(), q_dim, L.attn_sub_norm, L.o, n, a, a.xq_attn, a.proj.data());
   AddResidual(n, a);
 }
 
@@ -166,9 +164,8 @@ void Transformer::FfnBlock(int layer, int n, Activations::Impl& a) const {
   const LayerWeights& L = w_.layers[layer];
   const int64_t F = c.ffn;
 
-  NormQuantize(a.x.data(), c.hidden, L.ffn_norm, n, a.xq_hidden);
   a.gate_up.resize(static_cast<size_t>(n) * 2 * F);  // [n][gate | up]
-  BitLinear(L.gate_up, a.xq_hidden, n, a, a.gate_up.data());
+  NormBitLinear(a.x.data(), c.hidden, L.ffn_norm, L.gate_up, n, a, a.xq_hidden, a.gate_up.data());
 
   a.ffn.resize(static_cast<size_t>(n) * F);  // [n][F]
   ForEachToken(n, [&](int t) {
@@ -180,10 +177,31 @@ void Transformer::FfnBlock(int layer, int n, Activations::Impl& a) const {
       SiluGate(gate, up, F, a.ffn.data() + t * F);
   });
 
-  NormQuantize(a.ffn.data(), F, L.ffn_sub_norm, n, a.xq_ffn);
   a.proj.resize(static_cast<size_t>(n) * c.hidden);  // [n][hidden]
-  BitLinear(L.down, a.xq_ffn, n, a, a.proj.data());
+  NormBitLinear(a.ffn.data(), F, L.ffn_sub_norm, L.down, n, a, a.xq_ffn, a.proj.data());
   AddResidual(n, a);
+}
+
+// out[n][rows] = w · quantize(rmsnorm(x[n][width]) * weight). A decoded
+// token goes to the backend in one piece when it fuses the norm, the
+// quantizer and the product (the NPU's one-dispatch path); otherwise the norm
+// and quantizer run here and the product on the backend. Either way xq holds
+// the int8 activations the product used.
+void Transformer::NormBitLinear(const float* x, int64_t width, const std::vector<float>& weight,
+                                const BitLinearWeights& w, int n, Activations::Impl& a, QuantizedBatch& xq,
+                                float* out) const {
+  if (n == 1 && w.block_scales.empty()) {
+    xq.cols_padded = TernaryPaddedCols(width);
+    xq.q.resize(static_cast<size_t>(xq.cols_padded));  // [1][cols_padded]
+    xq.sums.resize(1);                                  // [1]
+    xq.scales.resize(1);                                // [1]
+    a.acc.resize(static_cast<size_t>(w.w.rows));        // [1][rows] exact int32
+    if (backend_.NormMatMul(w.handle, x, weight.data(), width, w_.config.norm_eps, xq.q.data(), xq.scales.data(),
+                            xq.sums.data(), a.acc.data()))
+      return Dequantize(w, xq, 1, a, out);
+  }
+  NormQuantize(x, width, weight, n, xq);
+  BitLinear(w, xq, n, a, out);
 }
 
 void Transformer::NormQuantize(const float* x, int64_t width, const std::vector<float>& weight, int n,
@@ -220,8 +238,15 @@ void Transformer::BitLinear(const BitLinearWeights& w, const QuantizedBatch& in,
   const int64_t rows = w.w.rows;
   a.acc.resize(static_cast<size_t>(n) * rows);  // [n][rows] exact int32
   backend_.MatMul(w.handle, in.q.data(), in.sums.data(), n, a.acc.data());
-  // Per token on the pool: run on the calling thread alone, this float tail
-  // of every product was a serial stretch of a batched step.
+  Dequantize(w, in, n, a, out);
+}
+
+// out[n][rows] = a.acc * (row range scale / the token's activation scale).
+// Per token on the pool: run on the calling thread alone, this float tail of
+// every product was a serial stretch of a batched step.
+void Transformer::Dequantize(const BitLinearWeights& w, const QuantizedBatch& in, int n, const Activations::Impl& a,
+                             float* out) const {
+  const int64_t rows = w.w.rows;
   ForEachToken(n, [&](int t) {
     for (const RowRangeScale& range : w.ranges) {
       const float k = range.scale / in.scales[t];

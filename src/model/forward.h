@@ -90,6 +90,10 @@ class Transformer {
   void Logits(std::span<const TokenRow> rows, const float* x, Activations::Impl& a) const;
   // out [n][rows] = (W . xq) * s / a, the scale s chosen by row range.
   void BitLinear(const BitLinearWeights& w, const QuantizedBatch& in, int n, Activations::Impl& a, float* out) const;
+  void NormBitLinear(const float* x, int64_t width, const std::vector<float>& weight, const BitLinearWeights& w, int n,
+                     Activations::Impl& a, QuantizedBatch& xq, float* out) const;
+  void Dequantize(const BitLinearWeights& w, const QuantizedBatch& in, int n, const Activations::Impl& a,
+                  float* out) const;
   // The exact, slower form for per-block scales: int32 dot per 256-weight block.
   void BitLinearBlockScaled(const BitLinearWeights& w, const QuantizedBatch& in, int n, float* out) const;
   // xq[t] = quantize(rmsnorm(x[t], weight)) for t < n.

@@ -15,6 +15,7 @@
 #include "backend/npu/program_interpreter.h"
 #include "backend/npu/recorded_program.h"
 #include "backend/npu/runtime_sequence.h"
+#include "backend/npu/npu_layer.h"
 #include "backend/npu/npu_layout.h"
 #include "kernels/w2a8.h"
 #include "npu_record_util.h"
@@ -93,7 +94,8 @@ TEST(NpuIronRecord, RecordedRuntimeSequenceRunsBitExact) {
           << "token " << t << " row " << r;
 }
 
-void CheckFitsTheHardware(const json& prog, NpuGeneration gen) {
+// `extra_cores`: cores beyond the matmul cores (the fused design's vector core).
+void CheckFitsTheHardware(const json& prog, NpuGeneration gen, int extra_cores = 0) {
   const int64_t align = gen == NpuGeneration::kNpu1 ? 32 : 64;
   const int columns = gen == NpuGeneration::kNpu1 ? 4 : 8;
   const json& config = prog.at("config");
@@ -148,7 +150,7 @@ void CheckFitsTheHardware(const json& prog, NpuGeneration gen) {
     EXPECT_LE(u.bds, core ? kCoreBds : kMemBds) << key << " buffer descriptors";
     EXPECT_LE(u.bytes, core ? NpuTilingPlan::kL1Budget : kMemBytes) << key << " local memory";
   }
-  EXPECT_EQ(cores, columns * 4 - 2) << "every core but two of column 0's works";
+  EXPECT_EQ(cores, columns * 4 - 2 + extra_cores) << "every core but two of column 0's works (matmul)";
 }
 
 TEST(NpuIronRecord, ProgramFitsTheHardware) {
@@ -156,6 +158,17 @@ TEST(NpuIronRecord, ProgramFitsTheHardware) {
     SCOPED_TRACE(NpuGenerationName(gen));
     CheckFitsTheHardware(json::parse(RecordedNpuProgramJson(gen)), gen);
     CheckFitsTheHardware(npu_test::RecordDesign(MakeNpuTilingPlan(13824, 2560, gen, 4)), gen);
+  }
+}
+
+// The fused design (npu/designs/bitnet_layer.py) within the same limits: the
+// vector core's state, input, activation and record buffers fit its L1, its
+// fifos its 2 + 2 channels, the records shim (0,0)'s second S2MM.
+TEST(NpuIronRecord, FusedProgramFitsTheHardware) {
+  for (auto gen : {NpuGeneration::kNpu1, NpuGeneration::kNpu2}) {
+    SCOPED_TRACE(NpuGenerationName(gen));
+    CheckFitsTheHardware(json::parse(RecordedNpuLayerProgramJson(gen)), gen, 1);
+    CheckFitsTheHardware(npu_test::RecordDesign(MakeNpuTilingPlan(2560, 6912, gen, 1), "bitnet_layer.py"), gen, 1);
   }
 }
 

@@ -3,6 +3,7 @@
 // mutates one thing of a program that otherwise runs bit-exact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -146,6 +147,75 @@ TEST(NpuProgram, RejectsMalformedRuntimeSequencesNamingTheField) {
   EXPECT_THROW(ParseNpuRuntimeSequence(bad), Error);
   // Round trip.
   EXPECT_EQ(NpuRuntimeSequenceToJson(ParseNpuRuntimeSequence(rt)), rt);
+}
+
+}  // namespace
+}  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// A DDR round trip inside one dispatch, the route dispatch B needs for
+// results going back to the vector core: column 0's results are drained
+// (awaited), then filled again from DDR through the mem tile and drained to a
+// fourth buffer. The fill must see the drained bytes; without the await it
+// runs first and sees the buffer's old contents.
+std::vector<int32_t> RoundTrip(bool await_results) {
+  Dispatch d;
+  json rec = json::parse(RecordedNpuProgramJson(NpuGeneration::kNpu1));
+  NpuRuntimeSequence seq = MakeNpuRuntimeSequence(d.plan);
+  NpuSeqOp* y0 = Find(seq, NpuSeqOp::Kind::kDrain, NpuResultFifoName(0));
+  y0->wait = await_results;
+  const int64_t obj = NpuTilingPlan::y_object_bytes() * NpuTilingPlan::CoresInColumn(0);
+  const int64_t total = y0->tap.sizes[0] * y0->tap.sizes[1] * y0->tap.sizes[2] * y0->tap.sizes[3];
+  rec["config"]["fifos"].push_back(json{{"name", "rt_in"}, {"bytes", obj}, {"elem_bytes", 4}, {"depth", 2},
+                                        {"producer", {{"tile", {0, 0}}, {"via", "shim"}}},
+                                        {"consumers", json::array({{{"tile", {0, 1}}, {"via", "forward"}}})},
+                                        {"link", nullptr}});
+  rec["config"]["fifos"].push_back(json{{"name", "rt_out"}, {"bytes", obj}, {"elem_bytes", 4}, {"depth", 2},
+                                        {"producer", {{"tile", {0, 1}}, {"via", "forward"}}},
+                                        {"consumers", json::array({{{"tile", {0, 0}}, {"via", "shim"}}})},
+                                        {"link", {{"kind", "forward"}, {"parent", "rt_in"}, {"offset", 0}}}});
+  NpuSeqOp fill = *y0;
+  fill.kind = NpuSeqOp::Kind::kFill;
+  fill.target = "rt_in";
+  fill.wait = false;
+  NpuSeqOp drain;
+  drain.kind = NpuSeqOp::Kind::kDrain;
+  drain.target = "rt_out";
+  drain.arg = 3;
+  drain.tap = NpuTap{0, {1, 1, total / obj, obj}, {0, 0, obj, 1}};
+  drain.elem_bytes = 4;
+  drain.wait = true;
+  // After column 0's drain: its results are in DDR when awaited.
+  const auto at = std::find_if(seq.ops.begin(), seq.ops.end(), [](const NpuSeqOp& op) {
+    return op.kind == NpuSeqOp::Kind::kDrain && op.target == NpuResultFifoName(0);
+  });
+  seq.ops.insert(seq.ops.insert(at + 1, fill) + 1, drain);
+  seq.arg_bytes.push_back(total);
+  seq.arg_elem_bytes.push_back(4);
+  std::vector<int32_t> back(static_cast<size_t>(total / 4), -7);
+  const NpuDdrArg args[4] = {{d.w.data(), d.w.size()},
+                             {reinterpret_cast<uint8_t*>(d.x.data()), d.x.size()},
+                             {reinterpret_cast<uint8_t*>(d.y.data()), d.y.size() * 4},
+                             {reinterpret_cast<uint8_t*>(back.data()), back.size() * 4}};
+  NpuProgram::FromRecording(rec)->Run(seq, args, nullptr);
+  EXPECT_TRUE(d.Exact());
+  // What the round trip should carry: Y read back with column 0's pattern.
+  std::vector<int32_t> want;
+  const NpuTap& t = y0->tap;
+  for (int64_t i0 = 0; i0 < t.sizes[0]; ++i0)
+    for (int64_t i1 = 0; i1 < t.sizes[1]; ++i1)
+      for (int64_t i2 = 0; i2 < t.sizes[2]; ++i2)
+        for (int64_t b = 0; b < t.sizes[3]; b += 4)
+          want.push_back(d.y[static_cast<size_t>((t.offset + i0 * t.strides[0] + i1 * t.strides[1] + i2 * t.strides[2] + b) / 4)]);
+  EXPECT_EQ(back.size(), want.size());
+  return back == want ? std::vector<int32_t>{} : back;
+}
+
+TEST(NpuProgram, AFillAfterAnAwaitedDrainReadsWhatTheDrainWrote) {
+  EXPECT_TRUE(RoundTrip(true).empty()) << "the round trip did not carry the drained results";
+  EXPECT_FALSE(RoundTrip(false).empty()) << "without the await the fill must see the old contents";
 }
 
 }  // namespace

@@ -16,15 +16,17 @@
 
 namespace bitnet::npu_test {
 
-inline nlohmann::json RecordDesign(const NpuTilingPlan& plan) {
+// `script` is a design under npu/designs/; `extra` more arguments for it.
+inline nlohmann::json RecordDesign(const NpuTilingPlan& plan, const std::string& script = "bitlinear_gemv.py",
+                                   const std::string& extra = "") {
   const std::string root = BITNET_SOURCE_DIR;
   const auto dir = std::filesystem::temp_directory_path() / ("npu_iron_record_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto plan_path = dir / "plan.json";
   std::ofstream(plan_path) << plan.ToJson();
   const std::string cmd = "PYTHONPATH='" + root + "/npu/iron_record:" + root +
-                          "/npu/iron_record/numpy_fallback' python3 '" + root + "/npu/designs/bitlinear_gemv.py' --plan '" +
-                          plan_path.string() + "' 2>&1";
+                          "/npu/iron_record/numpy_fallback' python3 '" + root + "/npu/designs/" + script + "' --plan '" +
+                          plan_path.string() + "' " + extra + " 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   std::string out;
   char buf[4096];

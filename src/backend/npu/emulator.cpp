@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "backend/npu/npu_layer.h"
 #include "backend/npu/program_interpreter.h"
 #include "backend/npu/recorded_program.h"
 #include "backend/npu/runtime_sequence.h"
@@ -33,6 +34,14 @@ class NpuEmulator final : public NpuExecutor {
   void Run(int matrix, const NpuTilingPlan& plan, const int8_t* x, int32_t* y) override {
     const std::vector<uint8_t>& w = matrices_.at(static_cast<size_t>(matrix));
     EmulateNpuDispatch(plan, w.data(), w.size(), x, y, pool_);
+  }
+
+  bool CanRunNormMatMul(const NpuTilingPlan& plan) const override { return plan.k_chunks <= NpuLayerMaxKChunks(); }
+
+  void RunNormMatMul(int matrix, const NpuTilingPlan& plan, const float* vin, int64_t width, float eps, int32_t* y,
+                     uint8_t* records) override {
+    const std::vector<uint8_t>& w = matrices_.at(static_cast<size_t>(matrix));
+    RunNpuNormMatMulProgram(plan, w.data(), w.size(), vin, width, eps, y, records);
   }
 
  private:

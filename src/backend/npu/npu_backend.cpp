@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "backend/npu/npu_layer.h"
 #include "backend/npu/npu_layout.h"
 #include "util/error.h"
 
@@ -71,6 +72,33 @@ class NpuBackend final : public Backend {
       failure_ = e.what();
       std::fprintf(stderr, "bitnet: NPU dispatch failed (%s); running on the CPU from now on\n", failure_.c_str());
       CpuMatMul(handle, x, x_sums, n, y);
+    }
+  }
+
+  bool NormMatMul(int handle, const float* x, const float* g, int64_t width, float eps, int8_t* xq, float* scale,
+                  int32_t* sum, int32_t* y) override {
+    const NpuMatrix& m = matrices_.at(static_cast<size_t>(handle));
+    std::lock_guard<std::mutex> lock(device_mu_);
+    std::string why;
+    if (!m.on_npu || !failure_.empty() || !routing_.decode || TernaryPaddedCols(width) != m.view.cols_padded ||
+        !executor_->CanRunNormMatMul(m.decode) || !NpuLayerFits(m.decode, width, &why))
+      return false;
+    try {
+      vin_ddr_.resize(static_cast<size_t>(NpuVectorInputBytes(m.decode) / 4));
+      PackNormInputForNpu(x, g, width, m.decode, vin_ddr_.data());
+      y_ddr_.resize(static_cast<size_t>(m.decode.y_bytes() / 4));
+      records_ddr_.resize(static_cast<size_t>(NpuHostRecordBytes(m.decode)));
+      executor_->RunNormMatMul(m.npu_id, m.decode, vin_ddr_.data(), width, eps, y_ddr_.data(), records_ddr_.data());
+      const NpuNormResult r = ParseNpuHostRecords(records_ddr_.data(), m.decode, width);
+      std::memcpy(xq, r.xq.data(), static_cast<size_t>(m.view.cols_padded));
+      *scale = r.scale;
+      *sum = r.sum;
+      std::memcpy(y, y_ddr_.data(), static_cast<size_t>(m.view.rows) * sizeof(int32_t));
+      return true;
+    } catch (const Error& e) {
+      failure_ = e.what();
+      std::fprintf(stderr, "bitnet: NPU dispatch failed (%s); running on the CPU from now on\n", failure_.c_str());
+      return false;  // the caller takes the host path
     }
   }
 
@@ -147,6 +175,8 @@ class NpuBackend final : public Backend {
   std::mutex device_mu_;  // guards x_ddr_, y_ddr_, the executor, failure_ and cpu handles
   std::vector<int8_t> x_ddr_;
   std::vector<int32_t> y_ddr_;
+  std::vector<float> vin_ddr_;
+  std::vector<uint8_t> records_ddr_;
 };
 
 }  // namespace

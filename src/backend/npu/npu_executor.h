@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/npu/tiling_plan.h"
+#include "util/error.h"
 
 namespace bitnet {
 
@@ -31,6 +32,15 @@ class NpuExecutor {
   // host round trip instead of count); by default they run one by one.
   virtual void RunBatch(int matrix, const NpuTilingPlan& plan, int count, const int8_t* x, int32_t* y) {
     for (int i = 0; i < count; ++i) Run(matrix, plan, x + i * plan.x_bytes(), y + i * (plan.y_bytes() / 4));
+  }
+  // The fused decode dispatch (npu_layer.h, npu/designs/bitnet_layer.py):
+  // whether this executor has it for `plan`, and one run of it. vin is the
+  // vector input (PackNormInputForNpu), y as in Run, records receive
+  // NpuHostRecordBytes(plan) bytes. By default an executor has none.
+  virtual bool CanRunNormMatMul(const NpuTilingPlan& /*plan*/) const { return false; }
+  virtual void RunNormMatMul(int /*matrix*/, const NpuTilingPlan& /*plan*/, const float* /*vin*/, int64_t /*width*/,
+                             float /*eps*/, int32_t* /*y*/, uint8_t* /*records*/) {
+    throw Error("this NPU runtime has no fused dispatch");
   }
 };
 

@@ -1,6 +1,9 @@
 #include "backend/npu/program_interpreter.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <deque>
 #include <exception>
 #include <map>
@@ -8,6 +11,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "backend/npu/npu_host_kernels.h"
@@ -26,9 +30,9 @@ constexpr uint8_t kPoison = 0xA5;  // what a core buffer holds before the kernel
 // ---- the recorded configuration, parsed once ---------------------------------
 
 struct Expr {
-  enum class Kind { kConst, kRtp, kFifo } kind = Kind::kConst;
+  enum class Kind { kConst, kRtp, kFifo, kLocal } kind = Kind::kConst;
   int64_t value = 0;  // kConst
-  int buffer = -1;    // kRtp
+  int buffer = -1;    // kRtp, kLocal (a core-local buffer passed to a kernel)
   int64_t index = 0;  // kRtp
   int fifo = -1;      // kFifo
 };
@@ -61,13 +65,15 @@ struct Fifo {
   int parent = -1;
   int64_t offset_bytes = 0;  // of a child in its parent's object
   std::vector<int> children;  // of a join parent
+  std::vector<int> link_children;  // split/forward children
   int worker_consumers = 0;
+  std::vector<int> consumer_workers;  // in the order the workers were declared
   bool shim_consumer = false;  // drained to DDR
 };
 
 struct RtpBuffer {
   std::string name;
-  int64_t elems = 0;
+  int64_t elems = 0, elem_bytes = 4;
   std::vector<int64_t> initial;
   bool rtp = false;
   int worker = -1;
@@ -161,15 +167,22 @@ class Program final : public NpuProgram {
     ParseFifos(Array(config, "fifos", "npu recording config"));
     ParseBuffers(config);
     for (const json& w : Array(config, "workers", "npu recording config")) ParseWorker(w);
+    // Cores may feed cores directly or through a join; what the scheduler
+    // does not model is refused rather than run wrongly.
     for (const Fifo& f : fifos_) {
-      if (f.producer == Producer::kCore && f.worker_consumers > 0)
-        throw Error("npu recording: fifo '" + f.name + "' goes from core to core, which the interpreter does not run");
+      const bool from_core = f.producer == Producer::kCore || f.producer == Producer::kJoinParent;
+      if (from_core && f.worker_consumers > 0 && f.shim_consumer)
+        throw Error("npu recording: fifo '" + f.name + "' goes to cores and to a shim at once, which the interpreter does not run");
+      if (f.producer == Producer::kLinkChild && fifos_[static_cast<size_t>(f.parent)].producer != Producer::kShim &&
+          fifos_[static_cast<size_t>(f.parent)].producer != Producer::kLinkChild)
+        throw Error("npu recording: fifo '" + f.name + "' is a " + f.link + " of the core-produced '" +
+                    fifos_[static_cast<size_t>(f.parent)].name + "', which the interpreter does not run");
     }
   }
 
   std::string device() const override { return device_; }
 
-  void Run(const NpuRuntimeSequence& seq, std::span<const NpuDdrArg> args, ThreadPool* pool) const override {
+  void Run(const NpuRuntimeSequence& seq, std::span<const NpuDdrArg> args, ThreadPool* /*pool*/) const override {
     Check(seq.arg_bytes.size() == args.size(), "npu dispatch", "runtime sequence takes " +
           std::to_string(seq.arg_bytes.size()) + " buffers, got " + std::to_string(args.size()));
     for (size_t i = 0; i < args.size(); ++i)
@@ -177,37 +190,11 @@ class Program final : public NpuProgram {
             "buffer " + std::to_string(i) + " has " + std::to_string(args[i].bytes) + " bytes, the sequence needs " +
                 std::to_string(seq.arg_bytes[i]));
     State st(*this);
-    std::vector<const NpuSeqOp*> drains;
-    for (const NpuSeqOp& op : seq.ops) RunSeqOp(op, args, &st, &drains);
-    for (size_t f = 0; f < fifos_.size(); ++f) Derive(static_cast<int>(f), &st);
-    RunWorkers(&st, pool);
-    for (size_t f = 0; f < fifos_.size(); ++f)
-      if (fifos_[f].producer == Producer::kJoinParent) Join(static_cast<int>(f), &st);
-    std::vector<int64_t> drained(fifos_.size(), 0);
-    for (const NpuSeqOp* op : drains) Drain(*op, args, &st, &drained);
-    for (size_t f = 0; f < fifos_.size(); ++f) {
-      if (fifos_[f].shim_consumer && drained[f] != static_cast<int64_t>(st.objects[f].at.size()) * fifos_[f].bytes)
-        throw Error("npu dispatch: fifo '" + fifos_[f].name + "' carried " +
-                    std::to_string(st.objects[f].at.size() * static_cast<size_t>(fifos_[f].bytes)) +
-                    " bytes but the drains take " + std::to_string(drained[f]) + " (the array would hang)");
-    }
+    Execute(seq, args, &st);
+    CheckAllConsumed(st);
   }
 
  private:
-  struct State {
-    explicit State(const Program& p) : objects(p.fifos_.size()), derived(p.fifos_.size(), false),
-                                       barriers(p.barriers_.size()), barrier_set(p.barriers_.size(), false) {
-      for (const RtpBuffer& b : p.buffers_) rtps.push_back(b.initial);
-      for (size_t i = 0; i < p.barriers_.size(); ++i) barriers[i] = p.barriers_[i].initial;
-    }
-    std::vector<Objects> objects;
-    std::vector<bool> derived;
-    std::vector<std::vector<int64_t>> rtps;
-    std::vector<int64_t> barriers;
-    std::vector<bool> barrier_set;
-    bool started = false;
-  };
-
   int FifoIndex(const std::string& name, const std::string& where) const {
     auto it = fifo_index_.find(name);
     if (it == fifo_index_.end()) throw Error(where + ": no fifo named '" + name + "'");
@@ -248,6 +235,7 @@ class Program final : public NpuProgram {
         if (f.offset_bytes < 0 || f.offset_bytes + f.bytes > parent.bytes)
           throw Error(where + ": link offset places the object outside its parent's");
         if (f.link == "join") fifos_[static_cast<size_t>(f.parent)].children.push_back(static_cast<int>(i));
+        else fifos_[static_cast<size_t>(f.parent)].link_children.push_back(static_cast<int>(i));
       }
       if ((f.producer == Producer::kLinkChild) != (f.parent >= 0 && f.link != "join"))
         throw Error(where + ": producer and link disagree");
@@ -270,6 +258,8 @@ class Program final : public NpuProgram {
       b.name = Str(j, "name", "npu recording buffer");
       const std::string where = "npu recording buffer '" + b.name + "'";
       b.elems = Int(j, "elems", where);
+      b.elem_bytes = Int(j, "elem_bytes", where);
+      if (b.elems <= 0 || b.elem_bytes <= 0) throw Error(where + ": elems and elem_bytes must be positive");
       b.rtp = Bool(j, "rtp", where);
       const json& init = Field(j, "initial_value", where);
       b.initial.assign(static_cast<size_t>(b.elems), 0);
@@ -301,6 +291,7 @@ class Program final : public NpuProgram {
     for (const json& n : Array(j, "inputs", where)) {
       w.inputs.push_back(FifoIndex(Name(n, where), where));
       ++fifos_[static_cast<size_t>(w.inputs.back())].worker_consumers;
+      fifos_[static_cast<size_t>(w.inputs.back())].consumer_workers.push_back(self);
     }
     for (const json& n : Array(j, "outputs", where)) w.outputs.push_back(FifoIndex(Name(n, where), where));
     for (const json& n : Array(j, "buffers", where)) {
@@ -348,8 +339,18 @@ class Program final : public NpuProgram {
     } else if (j.contains("fifo")) {
       e.kind = Expr::Kind::kFifo;
       e.fifo = FifoIndex(Str(j, "fifo", where), where);
+    } else if (j.contains("buffer")) {
+      e.kind = Expr::Kind::kLocal;
+      auto it = buffer_index_.find(Str(j, "buffer", where));
+      if (it == buffer_index_.end()) throw Error(where + ": unknown buffer in " + j.dump());
+      bool mine = false;
+      for (int b : w.buffers) mine = mine || b == it->second;
+      if (!mine) throw Error(where + ": passes buffer '" + it->first + "' that is not its own");
+      if (buffers_[static_cast<size_t>(it->second)].rtp)
+        throw Error(where + ": passes the runtime parameter buffer '" + it->first + "' to a kernel");
+      e.buffer = it->second;
     } else {
-      throw Error(where + ": expression " + j.dump() + " is none of const, rtp, fifo");
+      throw Error(where + ": expression " + j.dump() + " is none of const, rtp, fifo, buffer");
     }
     return e;
   }
@@ -389,14 +390,21 @@ class Program final : public NpuProgram {
                       std::to_string(args.size()));
         for (size_t a = 0; a < args.size(); ++a) {
           Expr e = ParseExpr(args[a], w, where);
-          const bool is_buffer = e.kind == Expr::Kind::kFifo;
+          const bool is_buffer = e.kind == Expr::Kind::kFifo || e.kind == Expr::Kind::kLocal;
           if (is_buffer == d.scalar[a])
             throw Error(where + ": " + name + " argument " + std::to_string(a) + " is a " +
                         (d.scalar[a] ? "scalar" : "buffer") + " in the kernel's declaration");
-          if (is_buffer && fifos_[static_cast<size_t>(e.fifo)].bytes != d.bytes[a])
+          if (e.kind == Expr::Kind::kFifo && fifos_[static_cast<size_t>(e.fifo)].bytes != d.bytes[a])
             throw Error(where + ": " + name + " argument " + std::to_string(a) + " is declared " +
                         std::to_string(d.bytes[a]) + " bytes, fifo '" + fifos_[static_cast<size_t>(e.fifo)].name +
                         "' objects are " + std::to_string(fifos_[static_cast<size_t>(e.fifo)].bytes));
+          if (e.kind == Expr::Kind::kLocal) {
+            const RtpBuffer& b = buffers_[static_cast<size_t>(e.buffer)];
+            if (b.elems * b.elem_bytes != d.bytes[a])
+              throw Error(where + ": " + name + " argument " + std::to_string(a) + " is declared " +
+                          std::to_string(d.bytes[a]) + " bytes, buffer '" + b.name + "' has " +
+                          std::to_string(b.elems * b.elem_bytes));
+          }
           op.args.push_back(e);
         }
       } else if (kind == "loop") {
@@ -413,6 +421,118 @@ class Program final : public NpuProgram {
   }
 
   // ---- execution --------------------------------------------------------------
+  //
+  // Everything runs concurrently, as on the array: the runtime sequence on
+  // the calling thread (it issues fills and drains in order and blocks only
+  // where a drain is awaited), and each worker on its own thread. Objects
+  // pass through `Stream`s under one lock: a producing core blocks while
+  // `depth` objects are outstanding (acquired and not yet released by every
+  // consumer), a consumer blocks until the object it wants is there. Shims
+  // move data as fast as the cores take it. When every participant still
+  // running waits for something that is not there, nothing can make it
+  // appear: that is a deadlock on the array, reported with who waits for what.
+
+  struct Stream {
+    int64_t made = 0;               // objects the producing core acquired (or the shim/link delivered)
+    int64_t ready = 0;              // objects released to the consumers
+    std::vector<int64_t> consumed;  // per consuming worker: objects it released
+    int64_t drained_bytes = 0;      // taken by shim drains
+    int64_t MinConsumed() const {
+      int64_t m = INT64_MAX;
+      for (int64_t c : consumed) m = std::min(m, c);
+      return consumed.empty() ? ready : m;
+    }
+  };
+
+  struct Sched {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Stream> streams;                       // per fifo
+    std::vector<std::string> waiting;                  // per participant (workers, then the sequence)
+    std::vector<const std::function<bool()>*> can_go;  // per waiting participant: whether it could go on now
+    int64_t live = 0;                                  // participants not finished
+    bool sequence_done = false;                        // no fill will come any more
+    std::vector<bool> core_done;                       // per fifo: its producing core finished
+    std::string failure;                               // first error or the deadlock report
+    std::exception_ptr error;
+  };
+
+  struct State {
+    explicit State(const Program& p) : objects(p.fifos_.size()), barriers(p.barriers_.size()),
+                                       barrier_set(p.barriers_.size(), false) {
+      for (const RtpBuffer& b : p.buffers_) {
+        rtps.push_back(b.initial);
+        // Core-local scratch: what it held before is undefined, so it starts poisoned.
+        locals.push_back(b.rtp ? nullptr : std::make_unique<AlignedBuffer>(static_cast<size_t>(b.elems * b.elem_bytes), kPoison));
+      }
+      for (size_t i = 0; i < p.barriers_.size(); ++i) barriers[i] = p.barriers_[i].initial;
+      s.streams.resize(p.fifos_.size());
+      s.core_done.assign(p.fifos_.size(), false);
+      for (size_t f = 0; f < p.fifos_.size(); ++f) s.streams[f].consumed.assign(p.fifos_[f].consumer_workers.size(), 0);
+      s.waiting.resize(p.workers_.size() + 1);
+      s.can_go.assign(p.workers_.size() + 1, nullptr);
+    }
+    std::vector<Objects> objects;
+    std::vector<std::vector<int64_t>> rtps;
+    std::vector<std::unique_ptr<AlignedBuffer>> locals;  // per buffer; null for runtime parameters
+    std::vector<int64_t> barriers;
+    std::vector<bool> barrier_set;
+    bool started = false;
+    Sched s;
+  };
+
+  std::string ParticipantName(size_t i) const {
+    return i < workers_.size() ? "core " + workers_[i].tile : std::string("the runtime sequence");
+  }
+
+  // Blocks participant `who` until `can()` (under s.mu). Throws on a
+  // deadlock, on another participant's failure, or when `hopeless()` says
+  // (with its reason) that what it waits for can never come.
+  template <typename Can, typename Hopeless>
+  void WaitFor(std::unique_lock<std::mutex>& lock, Sched& s, size_t who, const std::string& what, Can can,
+               Hopeless hopeless) const {
+    if (!s.failure.empty()) throw Error(s.failure);
+    if (can()) return;
+    const std::function<bool()> pred = can;
+    s.waiting[who] = what;
+    s.can_go[who] = &pred;
+    while (s.failure.empty() && !pred()) {
+      const std::string reason = hopeless();
+      if (!reason.empty()) s.failure = reason;
+      else if (Deadlocked(s)) s.failure = DeadlockReport(s);
+      if (!s.failure.empty()) break;
+      s.cv.wait(lock);
+    }
+    s.waiting[who].clear();
+    s.can_go[who] = nullptr;
+    if (!s.failure.empty()) {
+      s.cv.notify_all();
+      throw Error(s.failure);
+    }
+  }
+
+  // Every participant still running waits for something that is not there.
+  static bool Deadlocked(const Sched& s) {
+    int64_t stuck = 0;
+    for (const std::function<bool()>* p : s.can_go)
+      if (p != nullptr && !(*p)()) ++stuck;
+    return s.live > 0 && stuck == s.live;
+  }
+
+  std::string DeadlockReport(const Sched& s) const {
+    std::string msg = "npu dispatch: deadlock (the array would hang):";
+    for (size_t i = 0; i < s.can_go.size(); ++i)
+      if (s.can_go[i] != nullptr) {
+        // Appended piecewise: GCC 12 reports a false -Wrestrict on " " + std::string.
+        msg += ' ';
+        msg += ParticipantName(i);
+        msg += " waits to ";
+        msg += s.waiting[i];
+        msg += ';';
+      }
+    msg.pop_back();
+    return msg;
+  }
 
   template <typename Fn>
   static void WalkTap(const NpuTap& tap, size_t buffer_bytes, const std::string& what, Fn fn) {
@@ -428,8 +548,48 @@ class Program final : public NpuProgram {
         }
   }
 
+  // New objects of `f` (from `first` on) reach its split/forward children.
+  void Deliver(int f, size_t first, State* st) const {
+    const Objects& parent = st->objects[static_cast<size_t>(f)];
+    st->s.streams[static_cast<size_t>(f)].made = st->s.streams[static_cast<size_t>(f)].ready =
+        static_cast<int64_t>(parent.at.size());
+    for (int c : fifos_[static_cast<size_t>(f)].link_children) {
+      const Fifo& child = fifos_[static_cast<size_t>(c)];
+      Objects& objs = st->objects[static_cast<size_t>(c)];
+      const size_t child_first = objs.at.size();
+      for (size_t i = first; i < parent.at.size(); ++i) {
+        if (child.link == "forward") {
+          objs.owned.push_back(parent.owned[i]);
+          objs.at.push_back(parent.at[i]);
+        } else {
+          std::memcpy(objs.Add(static_cast<size_t>(child.bytes), 0), parent.at[i] + child.offset_bytes,
+                      static_cast<size_t>(child.bytes));
+        }
+      }
+      Deliver(c, child_first, st);
+    }
+  }
+
+  // Makes the objects of a join parent as its children complete them.
+  void AdvanceJoin(int parent, State* st) const {
+    const Fifo& fifo = fifos_[static_cast<size_t>(parent)];
+    int64_t complete = INT64_MAX;
+    for (int c : fifo.children) complete = std::min(complete, st->s.streams[static_cast<size_t>(c)].ready);
+    Objects& objs = st->objects[static_cast<size_t>(parent)];
+    for (auto i = static_cast<int64_t>(objs.at.size()); i < complete; ++i) {
+      uint8_t* dst = objs.Add(static_cast<size_t>(fifo.bytes), kPoison);
+      for (int c : fifo.children) {
+        const Fifo& child = fifos_[static_cast<size_t>(c)];
+        std::memcpy(dst + child.offset_bytes, st->objects[static_cast<size_t>(c)].at[static_cast<size_t>(i)],
+                    static_cast<size_t>(child.bytes));
+      }
+    }
+    st->s.streams[static_cast<size_t>(parent)].ready = st->s.streams[static_cast<size_t>(parent)].made =
+        static_cast<int64_t>(objs.at.size());
+  }
+
   void RunSeqOp(const NpuSeqOp& op, std::span<const NpuDdrArg> args, State* st,
-                std::vector<const NpuSeqOp*>* drains) const {
+                std::vector<const NpuSeqOp*>* pending_drains) const {
     switch (op.kind) {
       case NpuSeqOp::Kind::kWriteRtp: {
         auto it = buffer_index_.find(op.target);
@@ -438,6 +598,7 @@ class Program final : public NpuProgram {
         Check(b.rtp, "npu dispatch", "buffer '" + op.target + "' is not a runtime parameter");
         Check(b.worker >= 0, "npu dispatch", "buffer '" + op.target + "' belongs to no worker");
         Check(op.index >= 0 && op.index < b.elems, "npu dispatch", "write outside buffer '" + op.target + "'");
+        std::lock_guard<std::mutex> lock(st->s.mu);
         for (int bar : workers_.at(static_cast<size_t>(b.worker)).barriers)
           Check(!st->barrier_set[static_cast<size_t>(bar)], "npu dispatch",
                 "'" + op.target + "' is written after its core was released (it may read a stale count)");
@@ -447,14 +608,17 @@ class Program final : public NpuProgram {
       case NpuSeqOp::Kind::kSetBarrier: {
         auto it = barrier_index_.find(op.target);
         Check(it != barrier_index_.end(), "npu dispatch", "runtime sequence sets unknown barrier '" + op.target + "'");
+        std::lock_guard<std::mutex> lock(st->s.mu);
         st->barriers[static_cast<size_t>(it->second)] = op.value;
         st->barrier_set[static_cast<size_t>(it->second)] = true;
+        st->s.cv.notify_all();
         return;
       }
       case NpuSeqOp::Kind::kStart:
         Check(op.value == static_cast<int64_t>(workers_.size()), "npu dispatch",
               "runtime sequence starts " + std::to_string(op.value) + " workers, the program has " +
                   std::to_string(workers_.size()));
+        Check(!st->started, "npu dispatch", "runtime sequence starts the workers twice");
         st->started = true;
         return;
       case NpuSeqOp::Kind::kFill: {
@@ -467,90 +631,119 @@ class Program final : public NpuProgram {
               "fill of '" + fifo.name + "' moves " + std::to_string(total) + " bytes, not a whole number of " +
                   std::to_string(fifo.bytes) + "-byte objects (the array would hang)");
         const NpuDdrArg& src = args[static_cast<size_t>(op.arg)];
-        Objects& objs = st->objects[static_cast<size_t>(f)];
-        const size_t first = objs.at.size();
-        for (int64_t i = 0; i < total / fifo.bytes; ++i) objs.Add(static_cast<size_t>(fifo.bytes), 0);
+        // Read DDR as it is now (a fill may follow an awaited drain of the same buffer).
+        Objects fresh;
+        for (int64_t i = 0; i < total / fifo.bytes; ++i) fresh.Add(static_cast<size_t>(fifo.bytes), 0);
         WalkTap(op.tap, src.bytes, "fill of '" + fifo.name + "'", [&](int64_t at, int64_t s) {
           for (int64_t done = 0; done < op.tap.sizes[3];) {  // a run may straddle objects
             const int64_t pos = s + done, obj = pos / fifo.bytes, in = pos % fifo.bytes;
             const int64_t n = std::min(op.tap.sizes[3] - done, fifo.bytes - in);
-            std::memcpy(objs.at[first + static_cast<size_t>(obj)] + in, src.data + at + done, static_cast<size_t>(n));
+            std::memcpy(fresh.at[static_cast<size_t>(obj)] + in, src.data + at + done, static_cast<size_t>(n));
             done += n;
           }
         });
+        std::lock_guard<std::mutex> lock(st->s.mu);
+        Objects& objs = st->objects[static_cast<size_t>(f)];
+        const size_t first = objs.at.size();
+        objs.owned.insert(objs.owned.end(), fresh.owned.begin(), fresh.owned.end());
+        objs.at.insert(objs.at.end(), fresh.at.begin(), fresh.at.end());
+        Deliver(f, first, st);
+        st->s.cv.notify_all();
         return;
       }
       case NpuSeqOp::Kind::kDrain:
         Check(st->started, "npu dispatch", "drain before the workers were started");
-        drains->push_back(&op);
+        if (!op.wait) {
+          pending_drains->push_back(&op);
+          return;
+        }
+        for (const NpuSeqOp* p : *pending_drains) Drain(*p, args, st);
+        pending_drains->clear();
+        Drain(op, args, st);
         return;
-      case NpuSeqOp::Kind::kFinishTaskGroup: return;
+      case NpuSeqOp::Kind::kFinishTaskGroup:
+        for (const NpuSeqOp* p : *pending_drains) Drain(*p, args, st);
+        pending_drains->clear();
+        return;
     }
   }
 
-  // Objects of a split/forward child from its parent's.
-  void Derive(int f, State* st) const {
-    const Fifo& fifo = fifos_[static_cast<size_t>(f)];
-    if (fifo.producer != Producer::kLinkChild || st->derived[static_cast<size_t>(f)]) return;
-    Derive(fifo.parent, st);
-    const Objects& parent = st->objects[static_cast<size_t>(fifo.parent)];
-    Objects& objs = st->objects[static_cast<size_t>(f)];
-    if (fifo.link == "forward") {
-      objs = parent;
-    } else {
-      for (uint8_t* p : parent.at)
-        std::memcpy(objs.Add(static_cast<size_t>(fifo.bytes), 0), p + fifo.offset_bytes, static_cast<size_t>(fifo.bytes));
-    }
-    st->derived[static_cast<size_t>(f)] = true;
-  }
-
-  void Join(int f, State* st) const {
-    const Fifo& fifo = fifos_[static_cast<size_t>(f)];
-    const size_t n = st->objects[static_cast<size_t>(fifo.children[0])].at.size();
-    for (int c : fifo.children)
-      Check(st->objects[static_cast<size_t>(c)].at.size() == n, "npu dispatch",
-            "join '" + fifo.name + "': '" + fifos_[static_cast<size_t>(c)].name + "' produced " +
-                std::to_string(st->objects[static_cast<size_t>(c)].at.size()) + " objects, '" +
-                fifos_[static_cast<size_t>(fifo.children[0])].name + "' " + std::to_string(n) + " (the array would hang)");
-    Objects& objs = st->objects[static_cast<size_t>(f)];
-    for (size_t i = 0; i < n; ++i) {
-      uint8_t* dst = objs.Add(static_cast<size_t>(fifo.bytes), kPoison);
-      for (int c : fifo.children) {
-        const Fifo& child = fifos_[static_cast<size_t>(c)];
-        std::memcpy(dst + child.offset_bytes, st->objects[static_cast<size_t>(c)].at[i], static_cast<size_t>(child.bytes));
-      }
-    }
-  }
-
-  void Drain(const NpuSeqOp& op, std::span<const NpuDdrArg> args, State* st, std::vector<int64_t>* drained) const {
+  // Waits until the drain's bytes exist, then writes them to DDR.
+  void Drain(const NpuSeqOp& op, std::span<const NpuDdrArg> args, State* st) const {
     const int f = FifoIndex(op.target, "npu dispatch drain");
     const Fifo& fifo = fifos_[static_cast<size_t>(f)];
     Check(op.tile[1] == 0, "npu dispatch", "drain of '" + fifo.name + "' to a tile that is not a shim");
-    const Objects& objs = st->objects[static_cast<size_t>(f)];
+    Check(fifo.shim_consumer, "npu dispatch", "drain of '" + fifo.name + "', which no shim consumes");
     const int64_t total = op.tap.sizes[0] * op.tap.sizes[1] * op.tap.sizes[2] * op.tap.sizes[3];
-    const int64_t base = (*drained)[static_cast<size_t>(f)];
-    Check(base + total <= static_cast<int64_t>(objs.at.size()) * fifo.bytes, "npu dispatch",
-          "drain of '" + fifo.name + "' waits for " + std::to_string(base + total) + " bytes, the cores produce " +
-              std::to_string(objs.at.size() * static_cast<size_t>(fifo.bytes)) + " (the array would hang)");
+    Sched& s = st->s;
+    Stream& stream = s.streams[static_cast<size_t>(f)];
+    const int64_t base = stream.drained_bytes;
+    std::unique_lock<std::mutex> lock(s.mu);
+    WaitFor(lock, s, workers_.size(), "drain byte " + std::to_string(base + total) + " of '" + fifo.name + "'",
+            [&] { return base + total <= stream.ready * fifo.bytes; },
+            [&] {
+              return ProducerDone(f, s) ? "npu dispatch: drain of '" + fifo.name + "' waits for " +
+                                              std::to_string(base + total) + " bytes, the cores produce " +
+                                              std::to_string(stream.ready * fifo.bytes) + " (the array would hang)"
+                                        : std::string();
+            });
+    const Objects& objs = st->objects[static_cast<size_t>(f)];
     const NpuDdrArg& dst = args[static_cast<size_t>(op.arg)];
-    WalkTap(op.tap, dst.bytes, "drain of '" + fifo.name + "'", [&](int64_t at, int64_t s) {
+    WalkTap(op.tap, dst.bytes, "drain of '" + fifo.name + "'", [&](int64_t at, int64_t s_pos) {
       for (int64_t done = 0; done < op.tap.sizes[3];) {
-        const int64_t pos = base + s + done, obj = pos / fifo.bytes, in = pos % fifo.bytes;
+        const int64_t pos = base + s_pos + done, obj = pos / fifo.bytes, in = pos % fifo.bytes;
         const int64_t n = std::min(op.tap.sizes[3] - done, fifo.bytes - in);
         std::memcpy(dst.data + at + done, objs.at[static_cast<size_t>(obj)] + in, static_cast<size_t>(n));
         done += n;
       }
     });
-    (*drained)[static_cast<size_t>(f)] += total;
+    stream.drained_bytes += total;
+  }
+
+  // Whether no more objects of f can be produced (its producers finished).
+  bool ProducerDone(int f, const Sched& s) const {
+    const Fifo& fifo = fifos_[static_cast<size_t>(f)];
+    if (fifo.producer == Producer::kCore) return s.core_done[static_cast<size_t>(f)];
+    if (fifo.producer == Producer::kLinkChild) return ProducerDone(fifo.parent, s);
+    if (fifo.producer == Producer::kJoinParent) {
+      for (int c : fifo.children)
+        if (!ProducerDone(c, s)) return false;
+      return true;
+    }
+    return s.sequence_done;
   }
 
   struct WorkerRun {
+    size_t index = 0;
     const WorkerDecl* w = nullptr;
-    std::map<int, size_t> cursor;             // input fifo -> next object
+    std::map<int, size_t> cursor;              // input fifo -> next object
     std::map<int, std::deque<uint8_t*>> held;  // fifo -> objects held, oldest first
-    std::map<int, Objects> made;               // output fifo -> objects released
     bool released = false;                     // passed its barrier
   };
+
+  // A worker's slot among a fifo's consuming workers.
+  static size_t ConsumerSlot(const Fifo& fifo, size_t worker) {
+    for (size_t s = 0; s < fifo.consumer_workers.size(); ++s)
+      if (fifo.consumer_workers[s] == static_cast<int>(worker)) return s;
+    return 0;
+  }
+
+  // Objects a producing core has outstanding, and how many it may: the
+  // fifo's depth, plus the parent's for a join child (the mem tile buffers
+  // those too). Objects a shim drains leave as soon as they are released.
+  int64_t Outstanding(int f, const Sched& s) const {
+    const Fifo& fifo = fifos_[static_cast<size_t>(f)];
+    const Stream& mine = s.streams[static_cast<size_t>(f)];
+    if (fifo.link == "join") {
+      const Fifo& parent = fifos_[static_cast<size_t>(fifo.parent)];
+      return mine.made - (parent.shim_consumer ? mine.ready : s.streams[static_cast<size_t>(fifo.parent)].MinConsumed());
+    }
+    return mine.made - mine.MinConsumed();
+  }
+  int64_t Capacity(int f) const {
+    const Fifo& fifo = fifos_[static_cast<size_t>(f)];
+    return fifo.link == "join" ? fifo.depth + fifos_[static_cast<size_t>(fifo.parent)].depth : fifo.depth;
+  }
 
   int64_t Eval(const Expr& e, const WorkerRun& run, const State& st) const {
     if (e.kind == Expr::Kind::kConst) return e.value;
@@ -560,53 +753,83 @@ class Program final : public NpuProgram {
     return st.rtps[static_cast<size_t>(e.buffer)][static_cast<size_t>(e.index)];
   }
 
+  void Acquire(const BodyOp& op, WorkerRun* run, State* st) const {
+    const WorkerDecl& w = *run->w;
+    const Fifo& fifo = fifos_[static_cast<size_t>(op.fifo)];
+    auto& held = run->held[op.fifo];
+    if (static_cast<int64_t>(held.size()) + op.n > fifo.depth)
+      throw Error("npu dispatch: core " + w.tile + " holds more than depth " + std::to_string(fifo.depth) +
+                  " objects of '" + fifo.name + "' (the core would hang)");
+    Sched& s = st->s;
+    std::unique_lock<std::mutex> lock(s.mu);
+    Stream& stream = s.streams[static_cast<size_t>(op.fifo)];
+    if (op.prod) {
+      WaitFor(lock, s, run->index, "acquire " + std::to_string(op.n) + " free object(s) of '" + fifo.name + "' (producer)",
+              [&] { return Outstanding(op.fifo, s) + op.n <= Capacity(op.fifo); }, [] { return std::string(); });
+      for (int64_t i = 0; i < op.n; ++i)
+        held.push_back(st->objects[static_cast<size_t>(op.fifo)].Add(static_cast<size_t>(fifo.bytes), kPoison));
+      stream.made += op.n;
+      return;
+    }
+    size_t& next = run->cursor[op.fifo];
+    const auto want = static_cast<int64_t>(next) + op.n;
+    WaitFor(lock, s, run->index, "acquire object " + std::to_string(want) + " of '" + fifo.name + "' (consumer)",
+            [&] { return want <= stream.ready; },
+            [&] {
+              return ProducerDone(op.fifo, s) ? "npu dispatch: core " + w.tile + " acquires object " +
+                                                    std::to_string(stream.ready + 1) + " of '" + fifo.name + "' but only " +
+                                                    std::to_string(stream.ready) + " arrive (the array would hang)"
+                                              : std::string();
+            });
+    const Objects& in = st->objects[static_cast<size_t>(op.fifo)];
+    for (int64_t i = 0; i < op.n; ++i) held.push_back(in.at[next++]);
+  }
+
+  void Release(const BodyOp& op, WorkerRun* run, State* st) const {
+    auto& held = run->held[op.fifo];
+    const Fifo& fifo = fifos_[static_cast<size_t>(op.fifo)];
+    if (static_cast<int64_t>(held.size()) < op.n)
+      throw Error("npu dispatch: core " + run->w->tile + " releases more objects of '" + fifo.name + "' than it holds");
+    for (int64_t i = 0; i < op.n; ++i) held.pop_front();
+    std::lock_guard<std::mutex> lock(st->s.mu);
+    Stream& stream = st->s.streams[static_cast<size_t>(op.fifo)];
+    if (op.prod) {
+      stream.ready += op.n;
+      if (fifo.link == "join") AdvanceJoin(fifo.parent, st);
+    } else {
+      stream.consumed[ConsumerSlot(fifo, run->index)] += op.n;
+    }
+    st->s.cv.notify_all();
+  }
+
   void Exec(const std::vector<BodyOp>& body, WorkerRun* run, State* st) const {
     const WorkerDecl& w = *run->w;
     for (const BodyOp& op : body) {
       switch (op.kind) {
         case BodyOp::Kind::kWait: {
+          std::unique_lock<std::mutex> lock(st->s.mu);
           int64_t& v = st->barriers[static_cast<size_t>(op.barrier)];
-          if (v < op.n)
-            throw Error("npu dispatch: core " + w.tile + " waits for barrier '" +
-                        barriers_[static_cast<size_t>(op.barrier)].name + "' which the runtime sequence does not set "
-                        "(the core would hang)");
+          const std::string& name = barriers_[static_cast<size_t>(op.barrier)].name;
+          WaitFor(lock, st->s, run->index, "pass barrier '" + name + "', which the runtime sequence does not set", [&] { return v >= op.n; }, [&] {
+            return st->s.sequence_done ? "npu dispatch: core " + w.tile + " waits for barrier '" + name +
+                                             "' which the runtime sequence does not set (the core would hang)"
+                                       : std::string();
+          });
           v -= op.n;
           run->released = true;
           break;
         }
-        case BodyOp::Kind::kAcquire: {
-          const Fifo& fifo = fifos_[static_cast<size_t>(op.fifo)];
-          auto& held = run->held[op.fifo];
-          if (static_cast<int64_t>(held.size()) + op.n > fifo.depth)
-            throw Error("npu dispatch: core " + w.tile + " holds more than depth " + std::to_string(fifo.depth) +
-                        " objects of '" + fifo.name + "' (the core would hang)");
-          for (int64_t i = 0; i < op.n; ++i) {
-            if (op.prod) {
-              held.push_back(run->made[op.fifo].Add(static_cast<size_t>(fifo.bytes), kPoison));
-              continue;
-            }
-            const Objects& in = st->objects[static_cast<size_t>(op.fifo)];
-            size_t& next = run->cursor[op.fifo];
-            if (next >= in.at.size())
-              throw Error("npu dispatch: core " + w.tile + " acquires object " + std::to_string(next + 1) + " of '" +
-                          fifo.name + "' but only " + std::to_string(in.at.size()) + " arrive (the array would hang)");
-            held.push_back(in.at[next++]);
-          }
-          break;
-        }
-        case BodyOp::Kind::kRelease: {
-          auto& held = run->held[op.fifo];
-          if (static_cast<int64_t>(held.size()) < op.n)
-            throw Error("npu dispatch: core " + w.tile + " releases more objects of '" +
-                        fifos_[static_cast<size_t>(op.fifo)].name + "' than it holds");
-          for (int64_t i = 0; i < op.n; ++i) held.pop_front();
-          break;
-        }
+        case BodyOp::Kind::kAcquire: Acquire(op, run, st); break;
+        case BodyOp::Kind::kRelease: Release(op, run, st); break;
         case BodyOp::Kind::kCall: {
           const KernelDecl& k = w.kernels[static_cast<size_t>(op.kernel)];
           std::vector<uint8_t*> buffers;
           std::vector<int64_t> scalars;
           for (const Expr& e : op.args) {
+            if (e.kind == Expr::Kind::kLocal) {
+              buffers.push_back(st->locals[static_cast<size_t>(e.buffer)]->data());
+              continue;
+            }
             if (e.kind != Expr::Kind::kFifo) {
               scalars.push_back(Eval(e, *run, *st));
               continue;
@@ -634,46 +857,80 @@ class Program final : public NpuProgram {
 
   void RunWorker(size_t index, State* st) const {
     WorkerRun run;
+    run.index = index;
     run.w = &workers_[index];
     Exec(run.w->body, &run, st);  // one iteration of the while_true body per dispatch
     for (const auto& [f, held] : run.held)
       if (!held.empty())
         throw Error("npu dispatch: core " + run.w->tile + " still holds objects of '" +
                     fifos_[static_cast<size_t>(f)].name + "' at the end of its body");
-    for (int f : run.w->inputs) {
-      const size_t got = st->objects[static_cast<size_t>(f)].at.size();
-      if (run.cursor[f] != got)
-        throw Error("npu dispatch: core " + run.w->tile + " consumes " + std::to_string(run.cursor[f]) + " of the " +
-                    std::to_string(got) + " objects of '" + fifos_[static_cast<size_t>(f)].name +
-                    "' (the array would hang)");
-    }
-    for (int f : run.w->outputs) st->objects[static_cast<size_t>(f)] = std::move(run.made[f]);
   }
 
-  void RunWorkers(State* st, ThreadPool* pool) const {
-    Check(st->started, "npu dispatch", "the runtime sequence never starts the workers");
-    // Worker threads must not throw through the pool: keep the first error.
-    std::mutex mu;
-    std::exception_ptr first_error;
-    auto run = [&](int64_t begin, int64_t end) {
-      try {
-        for (int64_t i = begin; i < end; ++i) RunWorker(static_cast<size_t>(i), st);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!first_error) first_error = std::current_exception();
-      }
+  // Runs the sequence on this thread and the workers on theirs; returns when all are done.
+  void Execute(const NpuRuntimeSequence& seq, std::span<const NpuDdrArg> args, State* st) const {
+    Sched& s = st->s;
+    // Before start: counts and barriers. The workers exist from `start` on.
+    size_t i = 0;
+    std::vector<const NpuSeqOp*> pending;
+    for (; i < seq.ops.size() && seq.ops[i].kind != NpuSeqOp::Kind::kStart; ++i) RunSeqOp(seq.ops[i], args, st, &pending);
+    Check(i < seq.ops.size(), "npu dispatch", "the runtime sequence never starts the workers");
+    RunSeqOp(seq.ops[i++], args, st, &pending);
+    s.live = static_cast<int64_t>(workers_.size()) + 1;
+    auto finish = [&](size_t who, const std::exception_ptr& error) {
+      std::lock_guard<std::mutex> lock(s.mu);
+      if (error && !s.error) s.error = error;
+      if (error && s.failure.empty()) s.failure = "npu dispatch: stopped: " + ParticipantName(who) + " failed";
+      if (who < workers_.size())
+        for (int f : workers_[who].outputs) s.core_done[static_cast<size_t>(f)] = true;
+      else
+        s.sequence_done = true;
+      --s.live;
+      s.cv.notify_all();
     };
-    const auto n = static_cast<int64_t>(workers_.size());
-    if (pool)
-      pool->ParallelFor(n, 1, run);
-    else
-      run(0, n);
-    if (first_error) {
+    std::vector<std::thread> threads;
+    threads.reserve(workers_.size());
+    for (size_t w = 0; w < workers_.size(); ++w)
+      threads.emplace_back([&, w] {
+        std::exception_ptr error;
+        try {
+          RunWorker(w, st);
+        } catch (...) {
+          error = std::current_exception();
+        }
+        finish(w, error);
+      });
+    std::exception_ptr error;
+    try {
+      for (; i < seq.ops.size(); ++i) RunSeqOp(seq.ops[i], args, st, &pending);
+      for (const NpuSeqOp* p : pending) Drain(*p, args, st);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    finish(workers_.size(), error);
+    for (std::thread& t : threads) t.join();
+    if (s.error) {
       try {
-        std::rethrow_exception(first_error);
+        std::rethrow_exception(s.error);
       } catch (const std::logic_error& e) {  // the aie shim's misalignment report
         throw Error(std::string("npu dispatch: ") + e.what());
       }
+    }
+  }
+
+  // After a dispatch: every object was consumed, by each core that reads it and by the drains.
+  void CheckAllConsumed(const State& st) const {
+    for (size_t f = 0; f < fifos_.size(); ++f) {
+      const Fifo& fifo = fifos_[f];
+      const Stream& stream = st.s.streams[f];
+      const auto carried = static_cast<int64_t>(st.objects[f].at.size());
+      for (size_t c = 0; c < fifo.consumer_workers.size(); ++c)
+        if (stream.consumed[c] != carried)
+          throw Error("npu dispatch: core " + workers_[static_cast<size_t>(fifo.consumer_workers[c])].tile +
+                      " consumes " + std::to_string(stream.consumed[c]) + " of the " + std::to_string(carried) +
+                      " objects of '" + fifo.name + "' (the array would hang)");
+      if (fifo.shim_consumer && stream.drained_bytes != carried * fifo.bytes)
+        throw Error("npu dispatch: fifo '" + fifo.name + "' carried " + std::to_string(carried * fifo.bytes) +
+                    " bytes but the drains take " + std::to_string(stream.drained_bytes) + " (the array would hang)");
     }
   }
 

@@ -14,7 +14,11 @@
 // objects than arrive, objects left unconsumed, more objects held than a
 // fifo's depth, a runtime parameter read before its barrier, a transfer that
 // is not whole objects, a tap outside its buffer, a kernel argument of the
-// wrong size. It does not model timing, or cores feeding cores (rejected).
+// wrong size. Cores may feed cores (directly or through a mem-tile join):
+// every worker runs on its own thread and blocks on a full or empty fifo
+// within its depth; when all of them wait, the dispatch fails with a
+// deadlock report naming each core and the fifo it waits on. It does not
+// model timing.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -43,7 +47,8 @@ class NpuProgram {
 
   virtual ~NpuProgram() = default;
   virtual std::string device() const = 0;  // "npu1" / "npu2"
-  // One dispatch. Workers run in parallel on `pool` (may be null). Throws
+  // One dispatch. Each worker runs on a thread of its own, as each core runs
+  // its own program (`pool` is not used: a worker may wait for another). Throws
   // Error saying what would have gone wrong on the array.
   virtual void Run(const NpuRuntimeSequence& seq, std::span<const NpuDdrArg> args, ThreadPool* pool) const = 0;
 };

@@ -62,6 +62,8 @@ def _expr(v):
         return {"rtp": v.buffer.name, "index": v.index}
     if isinstance(v, _Buffer):
         return {"fifo": v.fifo.name}
+    if isinstance(v, Buffer):  # a core-local buffer passed to a kernel
+        return {"buffer": v.name}
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"iron_record: cannot record {v!r} as a count or argument")
     return {"const": v}

@@ -23,6 +23,10 @@ class int32(_Scalar):
     itemsize = 4
 
 
+class float32(_Scalar):
+    itemsize = 4
+
+
 class dtype:
     def __class_getitem__(cls, item):
         return types.GenericAlias(cls, (item,))
