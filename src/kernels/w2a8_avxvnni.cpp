@@ -9,6 +9,8 @@
 // run before AvxVnniW2A8Kernels() has checked the CPU.
 #include "kernels/w2a8.h"
 
+#include "kernels/cpu_features.h"
+
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__AVXVNNI__)
 #include <immintrin.h>
 
@@ -119,7 +121,7 @@ void MatVecAvxVnni(const TernaryMatrixView& w, int64_t row_begin, int64_t row_en
 
 const W2A8Kernels* AvxVnniW2A8Kernels() {
   static const W2A8Kernels kernels{KernelIsa::kAvxVnni, "avxvnni", MatVecAvxVnni, MatMulAvxVnni};
-  static const bool runnable = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+  static const bool runnable = __builtin_cpu_supports("avx2") && CpuHasAvxVnni();
   return runnable ? &kernels : nullptr;
 }
 
