@@ -88,12 +88,74 @@ def taps(plan):
     return w, x, y
 
 
+def matmul_core(of_w, of_x, of_c, zero_fn, mac_fn, rtp, barrier):
+    """The program of every matmul core (this design's and bitnet_layer.py's)."""
+    from aie.iron.controlflow import range_
+
+    # The counts are read after the runtime sequence wrote them; they must
+    # equal the DMA transfer counts exactly, or the array hangs.
+    barrier.wait_for_value(1)
+    tiles = rtp[RTP_TILES]
+    k_chunks = rtp[RTP_K_CHUNKS]
+    tokens = rtp[RTP_TOKENS]
+    for _ in range_(tiles):
+        c = of_c.acquire(1)
+        zero_fn(c)
+        for _ in range_(k_chunks):
+            w = of_w.acquire(1)
+            x = of_x.acquire(1)
+            mac_fn(w, x, c, tokens)
+            of_w.release(1)
+            of_x.release(1)
+        of_c.release(1)
+
+
+def matmul_columns(plan, x_fifo, zero, mac, w_core_ty, c_core_ty, rtp_ty):
+    """The matmul cores of every column, their weight and result fifos: the
+    part this design and bitnet_layer.py share. x_fifo feeds every core.
+    Returns (w_fifos by (column, channel), y_fifos by column, workers, rtps, barriers)."""
+    import numpy as np
+    from aie.iron import Buffer, ObjectFifo, Worker, WorkerRuntimeBarrier
+    from aie.iron.device import Tile
+
+    tile_rows, k_chunk, max_tokens = plan["tile_rows"], plan["k_chunk"], plan["max_tokens"]
+    tb = tile_rows * k_chunk // 4
+    u8, i32 = np.dtype[np.uint8], np.dtype[np.int32]
+    w_fifos, y_fifos, workers, rtps, barriers = {}, [], [], [], []
+    w_pair_ty = np.ndarray[(CORES_PER_CHANNEL * tb,), u8]
+    for col in range(plan["columns"]):
+        n = cores_in_column(col)
+        w_cores = []
+        for h in range(weight_channels(col)):
+            f = ObjectFifo(w_pair_ty, depth=2, name=f"w_l3l2_{col}_{h}")
+            w_cores += f.cons().split(
+                offsets=[i * tb for i in range(CORES_PER_CHANNEL)], obj_types=[w_core_ty] * CORES_PER_CHANNEL,
+                names=[f"w_l2l1_{col}_{h * CORES_PER_CHANNEL + i}" for i in range(CORES_PER_CHANNEL)],
+                placement=Tile(col, 1))
+            w_fifos[(col, h)] = f
+        y_fifo = ObjectFifo(np.ndarray[(n * max_tokens * tile_rows,), i32], depth=2, name=f"y_l2l3_{col}")
+        y_cores = y_fifo.prod().join(
+            offsets=[p * max_tokens * tile_rows for p in range(n)], obj_types=[c_core_ty] * n,
+            names=[f"y_l1l2_{col}_{p}" for p in range(n)], placement=Tile(col, 1))
+        for p in range(n):
+            # Zeros, not the shape's counts: the initial value is part of the
+            # PDI, which must not depend on the shape.
+            rtp = Buffer(rtp_ty, name=f"rtp_{col}_{p}", initial_value=np.zeros(RTP_LEN, dtype=np.int32),
+                         use_write_rtp=True)
+            barrier = WorkerRuntimeBarrier()
+            workers.append(Worker(matmul_core, [w_cores[p].cons(), x_fifo.cons(), y_cores[p].prod(), zero, mac,
+                                            rtp, barrier], placement=Tile(col, 2 + p)))
+            rtps.append(rtp)
+            barriers.append(barrier)
+        y_fifos.append(y_fifo)
+    return w_fifos, y_fifos, workers, rtps, barriers
+
+
 def build_design(plan):
     """Returns the MLIR module (with mlir-aie) or the recorded program (with npu/iron_record)."""
     try:
         import numpy as np
-        from aie.iron import Buffer, Kernel, ObjectFifo, Program, Runtime, Worker, WorkerRuntimeBarrier
-        from aie.iron.controlflow import range_
+        from aie.iron import Kernel, ObjectFifo, Program, Runtime
         from aie.iron.device import NPU1, NPU2, Tile
         from aie.iron.placers import SequentialPlacer
         from aie.helpers.taplib import TensorAccessPattern
@@ -120,53 +182,9 @@ def build_design(plan):
     zero = Kernel("bitlinear_zero", "bitlinear_w2a8.o", [c_core_ty])
     mac = Kernel("bitlinear_w2a8", "bitlinear_w2a8.o", [w_core_ty, x_ty, c_core_ty, np.int32])
 
-    def core_fn(of_w, of_x, of_c, zero_fn, mac_fn, rtp, barrier):
-        # The counts are read after the runtime sequence wrote them; they must
-        # equal the DMA transfer counts exactly, or the array hangs.
-        barrier.wait_for_value(1)
-        tiles = rtp[RTP_TILES]
-        k_chunks = rtp[RTP_K_CHUNKS]
-        tokens = rtp[RTP_TOKENS]
-        for _ in range_(tiles):
-            c = of_c.acquire(1)
-            zero_fn(c)
-            for _ in range_(k_chunks):
-                w = of_w.acquire(1)
-                x = of_x.acquire(1)
-                mac_fn(w, x, c, tokens)
-                of_w.release(1)
-                of_x.release(1)
-            of_c.release(1)
-
     # Activations: one shim channel, broadcast to every core of the array.
     x_fifo = ObjectFifo(x_ty, depth=2, name="x_l3l1")
-    w_fifos, y_fifos, workers, rtps, barriers = {}, [], [], [], []
-    w_pair_ty = np.ndarray[(CORES_PER_CHANNEL * tb,), u8]
-    for col in range(columns):
-        n = cores_in_column(col)
-        w_cores = []
-        for h in range(weight_channels(col)):
-            f = ObjectFifo(w_pair_ty, depth=2, name=f"w_l3l2_{col}_{h}")
-            w_cores += f.cons().split(
-                offsets=[i * tb for i in range(CORES_PER_CHANNEL)], obj_types=[w_core_ty] * CORES_PER_CHANNEL,
-                names=[f"w_l2l1_{col}_{h * CORES_PER_CHANNEL + i}" for i in range(CORES_PER_CHANNEL)],
-                placement=Tile(col, 1))
-            w_fifos[(col, h)] = f
-        y_fifo = ObjectFifo(np.ndarray[(n * max_tokens * tile_rows,), i32], depth=2, name=f"y_l2l3_{col}")
-        y_cores = y_fifo.prod().join(
-            offsets=[p * max_tokens * tile_rows for p in range(n)], obj_types=[c_core_ty] * n,
-            names=[f"y_l1l2_{col}_{p}" for p in range(n)], placement=Tile(col, 1))
-        for p in range(n):
-            # Zeros, not the shape's counts: the initial value is part of the
-            # PDI, which must not depend on the shape.
-            rtp = Buffer(rtp_ty, name=f"rtp_{col}_{p}", initial_value=np.zeros(RTP_LEN, dtype=np.int32),
-                         use_write_rtp=True)
-            barrier = WorkerRuntimeBarrier()
-            workers.append(Worker(core_fn, [w_cores[p].cons(), x_fifo.cons(), y_cores[p].prod(), zero, mac,
-                                            rtp, barrier], placement=Tile(col, 2 + p)))
-            rtps.append(rtp)
-            barriers.append(barrier)
-        y_fifos.append(y_fifo)
+    w_fifos, y_fifos, workers, rtps, barriers = matmul_columns(plan, x_fifo, zero, mac, w_core_ty, c_core_ty, rtp_ty)
 
     def tap_of(t, dims, elem_bytes):
         # The taps are in bytes; IRON counts elements of the tensor's dtype.

@@ -36,8 +36,8 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bitlinear_gemv import (CORES_PER_CHANNEL, RTP_K_CHUNKS, RTP_LEN, RTP_TILES, RTP_TOKENS,  # noqa: E402
-                            cores_in_column, load_plan, taps, weight_channels)
+from bitlinear_gemv import (RTP_K_CHUNKS, RTP_LEN, RTP_TILES, RTP_TOKENS, load_plan, matmul_columns,  # noqa: E402
+                            taps)
 
 # The vector core's runtime parameters (int32); npu_layer.cpp writes the same.
 VRTP_WIDTH, VRTP_K_CHUNKS, VRTP_TILES, VRTP_EPS_BITS, VRTP_LEN = 0, 1, 2, 3, 4
@@ -97,22 +97,6 @@ def build_design(plan, width, eps):
     v_emit_host = Kernel("bitnet_vec_emit_host", "bitnet_vector.o", [state_ty, rec_ty])
     v_emit_x = Kernel("bitnet_vec_emit_x", "bitnet_vector.o", [state_ty, x_ty])
 
-    def matmul_fn(of_w, of_x, of_c, zero_fn, mac_fn, rtp, barrier):
-        barrier.wait_for_value(1)
-        tiles = rtp[RTP_TILES]
-        k_count = rtp[RTP_K_CHUNKS]
-        tokens = rtp[RTP_TOKENS]
-        for _ in range_(tiles):
-            c = of_c.acquire(1)
-            zero_fn(c)
-            for _ in range_(k_count):
-                w = of_w.acquire(1)
-                x = of_x.acquire(1)
-                mac_fn(w, x, c, tokens)
-                of_w.release(1)
-                of_x.release(1)
-            of_c.release(1)
-
     def vector_fn(of_in, of_x, of_host, begin_fn, norm_fn, finish_fn, emit_host_fn, emit_x_fn, state, rtp, barrier):
         barrier.wait_for_value(1)
         k_count = rtp[VRTP_K_CHUNKS]
@@ -138,31 +122,7 @@ def build_design(plan, width, eps):
     vin_fifo = ObjectFifo(vin_ty, depth=2, name="v_l3l1")
     x_fifo = ObjectFifo(x_ty, depth=2, name="x_l1l1")    # vector core -> every matmul core
     host_fifo = ObjectFifo(rec_ty, depth=2, name="h_l1l3")
-    w_fifos, y_fifos, workers, rtps, barriers = {}, [], [], [], []
-    w_pair_ty = np.ndarray[(CORES_PER_CHANNEL * tb,), u8]
-    for col in range(columns):
-        n = cores_in_column(col)
-        w_cores = []
-        for h in range(weight_channels(col)):
-            f = ObjectFifo(w_pair_ty, depth=2, name=f"w_l3l2_{col}_{h}")
-            w_cores += f.cons().split(
-                offsets=[i * tb for i in range(CORES_PER_CHANNEL)], obj_types=[w_core_ty] * CORES_PER_CHANNEL,
-                names=[f"w_l2l1_{col}_{h * CORES_PER_CHANNEL + i}" for i in range(CORES_PER_CHANNEL)],
-                placement=Tile(col, 1))
-            w_fifos[(col, h)] = f
-        y_fifo = ObjectFifo(np.ndarray[(n * max_tokens * tile_rows,), i32], depth=2, name=f"y_l2l3_{col}")
-        y_cores = y_fifo.prod().join(
-            offsets=[p * max_tokens * tile_rows for p in range(n)], obj_types=[c_core_ty] * n,
-            names=[f"y_l1l2_{col}_{p}" for p in range(n)], placement=Tile(col, 1))
-        for p in range(n):
-            rtp = Buffer(rtp_ty, name=f"rtp_{col}_{p}", initial_value=np.zeros(RTP_LEN, dtype=np.int32),
-                         use_write_rtp=True)
-            barrier = WorkerRuntimeBarrier()
-            workers.append(Worker(matmul_fn, [w_cores[p].cons(), x_fifo.cons(), y_cores[p].prod(), zero, mac,
-                                              rtp, barrier], placement=Tile(col, 2 + p)))
-            rtps.append(rtp)
-            barriers.append(barrier)
-        y_fifos.append(y_fifo)
+    w_fifos, y_fifos, workers, rtps, barriers = matmul_columns(plan, x_fifo, zero, mac, w_core_ty, c_core_ty, rtp_ty)
     # The vector core, after the matmul cores (its barrier is the last).
     vstate = Buffer(state_ty, name="vstate")
     vrtp = Buffer(rtp_ty, name="vrtp", initial_value=np.zeros(VRTP_LEN, dtype=np.int32), use_write_rtp=True)
