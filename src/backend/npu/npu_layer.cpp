@@ -3,8 +3,8 @@
 #include <bit>
 #include <cstring>
 #include <mutex>
-#include <nlohmann/json.hpp>
 
+#include "backend/npu/recorded_program.h"
 #include "bitnet_vector.h"
 #include "util/error.h"
 
@@ -157,14 +157,7 @@ std::shared_ptr<const NpuProgram> RecordedNpuLayerProgram(NpuGeneration g) {
   static std::shared_ptr<const NpuProgram> programs[2];
   std::lock_guard<std::mutex> lock(mu);
   auto& p = programs[g == NpuGeneration::kNpu1 ? 0 : 1];
-  if (!p) {
-    const nlohmann::json j = nlohmann::json::parse(RecordedNpuLayerProgramJson(g), nullptr, false);
-    Check(!j.is_discarded(), "npu recording", std::string("npu/recorded/bitnet_layer_") + NpuGenerationName(g) +
-                                                  ".json is not valid JSON");
-    p = NpuProgram::FromRecording(j);
-    Check(p->device() == NpuGenerationName(g), "npu recording", "recorded for " + p->device() + ", expected " +
-                                                                    NpuGenerationName(g));
-  }
+  if (!p) p = ParseNpuRecording(RecordedNpuLayerProgramJson(g), "bitnet_layer", g);
   return p;
 }
 

@@ -17,6 +17,11 @@ const std::string& RecordedNpuProgramJson(NpuGeneration g);
 // Parsed once per generation.
 std::shared_ptr<const NpuProgram> RecordedNpuProgram(NpuGeneration g);
 
+// A committed recording's program, checked to be valid JSON recorded for g;
+// `design` names the file in errors (npu/recorded/<design>_<g>.json).
+std::shared_ptr<const NpuProgram> ParseNpuRecording(const std::string& json, const std::string& design,
+                                                    NpuGeneration g);
+
 // The shape and tokens the committed recordings were made with.
 inline constexpr int64_t kNpuRecordedRows = 2560, kNpuRecordedCols = 2560, kNpuRecordedTokens = 1;
 
