@@ -296,6 +296,37 @@ BENCHMARK(BM_OutputMatVec)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// The output matrix against the final states of a batched decode step: all
+// n tokens go through each 512-row slice together, as Transformer::Logits
+// runs it, so the matrix is read once per step whatever n is.
+void BM_OutputMatMulInt8(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const OutputMatrix& m = Output(DenseType::kI8Row);
+  std::vector<int8_t> xq(static_cast<size_t>(m.view.cols) * n, 1);
+  std::vector<float> inv_a(static_cast<size_t>(n), 0.01f);
+  std::vector<float> y(static_cast<size_t>(m.view.rows) * n);
+  std::vector<float*> rows(static_cast<size_t>(n));
+  for (int t = 0; t < n; ++t) rows[t] = y.data() + static_cast<size_t>(t) * m.view.rows;
+  ThreadPool& pool = Pool(threads);
+  MeasuredBandwidth(threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    pool.ParallelForChunks(m.view.rows, 512, [&](int64_t b, int64_t e) {
+      MatMulInt8Rows(m.view, b, e, xq.data(), inv_a.data(), n, rows.data());
+    });
+    benchmark::ClobberMemory();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  state.SetLabel("output_128256x2560 int8, " + std::to_string(n) + " tokens");
+  ReportBandwidth(state, static_cast<double>(m.bytes.size()), threads, seconds);
+}
+BENCHMARK(BM_OutputMatMulInt8)
+    ->ArgsProduct({{1, 4, 8}, {2}})
+    ->ArgNames({"tokens", "threads"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 // ---- W2A8 prefill ----
 
 void BM_W2A8MatMul(benchmark::State& state) {

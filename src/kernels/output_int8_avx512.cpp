@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/avx512_reduce.h"
+
 namespace bitnet {
 namespace {
 
@@ -95,9 +97,17 @@ void Int8RowsTile(const DenseMatrixView& m, int64_t r, const uint8_t* xu, int64_
   };
   for (int64_t c = 0; c < n64; c += 64) chunk(c, ~__mmask64{0});
   if (tail != 0) chunk(n64, tail);
-  for (int i = 0; i < kRows; ++i)
-    for (int t = 0; t < kTokens; ++t)
-      y[t][r + i] = Finish(_mm512_reduce_add_epi32(acc[i][t]) - 128 * m.row_sums[r + i], m.row_scales[r + i], inv_a[t]);
+  // Per token the row sums of the tile together, then Finish on the vector:
+  // the same float operations in the same order as the scalar Finish.
+  for (int i0 = 0; i0 < kRows; i0 += 4) {
+    const __mmask8 lanes = RowLanes(kRows, i0);
+    const __m128i offset = _mm_slli_epi32(_mm_maskz_loadu_epi32(lanes, m.row_sums + r + i0), 7);  // 128 sum q
+    const __m128 scales = _mm_maskz_loadu_ps(lanes, m.row_scales + r + i0);
+    for (int t = 0; t < kTokens; ++t) {
+      const __m128i dots = _mm_sub_epi32(Reduce4Rows<kRows>(acc, i0, t), offset);
+      _mm_mask_storeu_ps(y[t] + r + i0, lanes, _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(dots), scales), _mm_set1_ps(inv_a[t])));
+    }
+  }
 }
 
 // A batched decode step has up to 8 sequences; one tile takes them all, so

@@ -24,6 +24,8 @@
 #include <new>
 #include <vector>
 
+#include "kernels/avx512_reduce.h"
+
 namespace bitnet {
 namespace {
 
@@ -137,16 +139,6 @@ void PairActivations(const int8_t* x, int64_t cols_padded, int n, int8_t* paired
   }
 }
 
-// [sum(a), sum(b), sum(c), sum(d)]: a transposing reduction, about a third of
-// the instructions of four separate horizontal sums.
-inline __m128i Reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
-  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
-  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
-  const __m512i abcd = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
-  const __m256i half = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64(abcd, 1));
-  return _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256(half, 1));
-}
-
 // A tile of kRows rows x kTokens tokens: kRows * kTokens accumulators, kRows
 // unpacked code vectors and one activation vector within the 32 zmm registers
 // (4 x 6 + 4 + 1 = 29). Six tokens share each unpack, which is what bounds
@@ -195,13 +187,9 @@ void MatMulTile(const TernaryMatrixView& w, int64_t r, const int8_t* paired, int
   if (b < blocks) blocks_at.template operator()<false>(b, at);
   for (int t = 0; t < kTokens; ++t) {
     int32_t* yt = y + (t0 + t) * y_stride + r;
-    if constexpr (kRows == 4) {
-      const __m128i sums = _mm_sub_epi32(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]),
-                                         _mm_set1_epi32(x_sums[t0 + t]));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(yt), sums);
-    } else {
-      for (int i = 0; i < kRows; ++i) yt[i] = _mm512_reduce_add_epi32(acc[i][t]) - x_sums[t0 + t];
-    }
+    for (int i0 = 0; i0 < kRows; i0 += 4)
+      _mm_mask_storeu_epi32(yt + i0, RowLanes(kRows, i0),
+                            _mm_sub_epi32(Reduce4Rows<kRows>(acc, i0, t), _mm_set1_epi32(x_sums[t0 + t])));
   }
 }
 
